@@ -1,0 +1,3 @@
+"""sloguard: keep a Python web service inside its service level objectives."""
+
+__version__ = "0.1.0"
