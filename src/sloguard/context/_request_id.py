@@ -2,7 +2,7 @@
 
 An incoming ``X-Request-ID`` is attacker-controlled text that ends up in log
 lines, response headers and problem documents, so it is accepted only if it is
-1–128 characters from a conservative alphabet (letters, digits and ``-_.:+=/``
+1-128 characters from a conservative alphabet (letters, digits and ``-_.:+=/``
 — enough for UUIDs, ULIDs, base64 ids and AWS/GCP trace-style ids). Anything
 else is replaced by a fresh id; the caller's value is never reflected.
 """

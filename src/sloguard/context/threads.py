@@ -44,9 +44,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         return _ORIGINAL_SUBMIT(self, ctx.run, fn, *args, **kwargs)  # type: ignore[arg-type]
 
 
-async def run_in_executor(
-    executor: Executor | None, fn: Callable[..., T], *args: Any
-) -> T:
+async def run_in_executor(executor: Executor | None, fn: Callable[..., T], *args: Any) -> T:
     """``loop.run_in_executor`` that keeps the caller's context."""
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
@@ -68,7 +66,7 @@ def propagate_context_to_threads() -> bool:
     Returns True if this call installed the patch, False if it was in place.
     """
     with _PATCH_LOCK:
-        if ThreadPoolExecutor.submit is _submit_with_context:  # type: ignore[comparison-overlap]
+        if ThreadPoolExecutor.submit is _submit_with_context:
             return False
         ThreadPoolExecutor.submit = _submit_with_context  # type: ignore[assignment,method-assign]
         return True

@@ -109,7 +109,20 @@ class MetricsSettings(_Section):
     host: str = "127.0.0.1"
     multiprocess_dir: Path | None = None
     duration_buckets: tuple[float, ...] = (
-        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.075,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+        2.5,
+        5.0,
+        7.5,
+        10.0,
     )
     size_buckets: tuple[float, ...] = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
     exclude_paths: tuple[str, ...] = ()
