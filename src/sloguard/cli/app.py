@@ -1,0 +1,30 @@
+"""The root typer app; verb groups register themselves from their modules."""
+
+from __future__ import annotations
+
+import typer
+
+from sloguard import __version__
+from sloguard.cli import config, demo
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sloguard",
+    help="Keep a Python web service inside its service level objectives.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config.app, name="config")
+app.command("demo")(demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the sloguard version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
