@@ -61,6 +61,9 @@ def shop_app() -> Starlette:
     )
 
 
+TRACEPARENT_FIXTURE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def settings_for(tmp_path: Path, **sections: Any) -> Settings:
     data: dict[str, Any] = {
         "service": {"name": "shop"},
