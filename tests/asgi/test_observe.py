@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
+import httpx
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -199,3 +202,57 @@ def test_per_route_ratio_zero_drops_that_route_only(make_harness: Callable[..., 
     harness.get("/items/1")
     harness.get("/whoami")
     assert [s.name for s in harness.spans()] == ["GET /whoami"]
+
+
+def test_application_log_lines_carry_ids_of_the_request(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = harness.get("/whoami", headers={"x-request-id": "req-log-1"})
+    (access,) = [r for r in caplog.records if r.name == "sloguard.access"]
+    (span,) = harness.spans()
+    assert access.request_id == "req-log-1" == response.headers["x-request-id"]
+    assert access.trace_id == format(span.context.trace_id, "032x")
+    assert access.span_id == format(span.context.span_id, "016x")
+    assert access.route == "/whoami" and access.status == 200
+
+
+def test_websocket_scopes_pass_through_untouched(harness: Harness) -> None:
+    seen: list[str] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(scope["type"])
+
+    harness.guard.wrapped = app
+    asyncio.run(harness.guard({"type": "websocket", "path": "/ws", "headers": []}, None, None))  # type: ignore[arg-type]
+    assert seen == ["websocket"]
+    assert harness.spans() == []
+
+
+def test_lifespan_shutdown_flushes_sli_counts(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    harness.get("/items/1")
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, str]:
+        return next(messages)
+
+    async def send(message) -> None:  # type: ignore[no-untyped-def]
+        sent.append(message["type"])
+
+    asyncio.run(harness.guard({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    store = SQLiteStore(tmp_path / "sli.db")
+    assert store.totals("availability", 0, 2**40) == (1, 1)
+    store.close()
+
+
+def test_metrics_can_be_served_on_their_own_port(make_harness: Callable[..., Harness]) -> None:
+    from tests.harness.processes import free_port
+
+    port = free_port()
+    harness = make_harness(metrics={"port": port})
+    harness.get("/items/1")
+    assert harness.get("/metrics").status_code == 404  # no longer on the app's path
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text
+    assert 'route="/items/{item_id}"' in body

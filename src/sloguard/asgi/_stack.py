@@ -19,7 +19,7 @@ from sloguard.context import propagate_context_to_threads
 from sloguard.routing import RouteTable
 from sloguard.settings import Settings
 from sloguard.sli import SLIFlusher, SLIRecorder
-from sloguard.telemetry.logging import configure_logging
+from sloguard.telemetry.logging import configure_logging, install_record_factory
 from sloguard.telemetry.metrics import HTTPMetrics, exposition
 from sloguard.telemetry.sampling import RouteRatioSampler
 from sloguard.telemetry.tracing import (
@@ -48,6 +48,8 @@ class Stack:
         cfg = settings
         self._closed = False
         self._close_lock = threading.Lock()
+        if cfg.logging.enabled:
+            install_record_factory()
         if cfg.logging.enabled and cfg.logging.configure_root:
             configure_logging(
                 level=cfg.logging.level,
