@@ -7,18 +7,18 @@ keeps this list honest.
 
 __version__ = "0.1.0"
 
-from sloguard.asgi import Guard, WSGIGuard, guard, guard_wsgi  # noqa: E402
-from sloguard.context import (  # noqa: E402
+from sloguard.asgi import Guard, WSGIGuard, guard, guard_wsgi
+from sloguard.context import (
     ContextThreadPoolExecutor,
     RequestContext,
     current_request,
     propagate_context_to_threads,
     run_in_executor,
 )
-from sloguard.errors import SloguardHTTPError  # noqa: E402
-from sloguard.settings import ConfigError, Settings, load_settings  # noqa: E402
-from sloguard.slo import SLOKind, SLOSpec  # noqa: E402
-from sloguard.telemetry import (  # noqa: E402
+from sloguard.errors import SloguardHTTPError
+from sloguard.settings import ConfigError, Settings, load_settings
+from sloguard.slo import SLOKind, SLOSpec
+from sloguard.telemetry import (
     AsyncTracedTransport,
     JsonFormatter,
     MissingExtraError,

@@ -36,7 +36,8 @@ def test_invalid_sampling_update_is_a_problem_and_changes_nothing(
     response = harness.request("PUT", "/-/sloguard/sampling", json=body)
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "ADM_400" and field in response.json()["detail"]
+    assert response.json()["code"] == "ADM_400"
+    assert field in response.json()["detail"]
     assert harness.get("/-/sloguard/sampling").json()["ratio"] == 1.0
 
 
@@ -65,6 +66,7 @@ def test_reload_applies_new_ratios_and_a_bad_file_keeps_the_old(
     assert harness.get("/-/sloguard/sampling").json()["ratio"] == 0.25
     config.write_text("tracing:\n  sample_ratio: 7\n")
     response = harness.request("POST", "/-/sloguard/reload")
-    assert response.status_code == 400 and "sample_ratio" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "sample_ratio" in response.json()["detail"]
     assert harness.get("/-/sloguard/sampling").json()["ratio"] == 0.25
     harness.guard.close()

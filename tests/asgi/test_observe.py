@@ -32,7 +32,8 @@ def test_trusted_caller_continues_its_trace(harness: Harness) -> None:
     harness.get("/items/1", headers={"traceparent": TRACEPARENT})
     (span,) = harness.spans()
     assert format(span.context.trace_id, "032x") == TRACE
-    assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT
 
 
 def test_untrusted_caller_starts_a_new_trace_linked_to_its_own(harness: Harness) -> None:
@@ -90,7 +91,8 @@ def test_malformed_traceparent_starts_a_fresh_trace(harness: Harness, value: str
     response = harness.get("/items/1", headers={"traceparent": value.encode("utf-8")})
     assert response.status_code == 200
     (span,) = harness.spans()
-    assert span.parent is None and not span.links
+    assert span.parent is None
+    assert not span.links
     assert format(span.context.trace_id, "032x") != TRACE
 
 
@@ -214,7 +216,8 @@ def test_application_log_lines_carry_ids_of_the_request(
     assert access.request_id == "req-log-1" == response.headers["x-request-id"]
     assert access.trace_id == format(span.context.trace_id, "032x")
     assert access.span_id == format(span.context.span_id, "016x")
-    assert access.route == "/whoami" and access.status == 200
+    assert access.route == "/whoami"
+    assert access.status == 200
 
 
 def test_websocket_scopes_pass_through_untouched(harness: Harness) -> None:

@@ -34,7 +34,8 @@ def test_json_output_lists_problems(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", str(config), "--json"])
     assert result.exit_code == 2
     (problem,) = json.loads(result.stdout)["problems"]
-    assert problem["field"] == "metrics.port" and problem["where"].endswith(":2")
+    assert problem["field"] == "metrics.port"
+    assert problem["where"].endswith(":2")
 
 
 def test_show_prints_effective_settings(tmp_path: Path) -> None:
@@ -45,7 +46,8 @@ def test_show_prints_effective_settings(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     shown = json.loads(result.stdout)
-    assert shown["service"]["name"] == "shop" and shown["tracing"]["sample_ratio"] == 0.5
+    assert shown["service"]["name"] == "shop"
+    assert shown["tracing"]["sample_ratio"] == 0.5
 
 
 def test_version() -> None:

@@ -22,5 +22,9 @@ def test_every_registered_code_is_documented_with_its_status() -> None:
 
 def test_problem_body_is_rfc9457_with_code_and_request_id() -> None:
     body = json.loads(problem_body("ADM_403", "nope", request_id="r-1"))
-    assert body["status"] == 403 and body["code"] == "ADM_403" and body["request_id"] == "r-1"
-    assert body["type"].endswith("/adm-403") and body["title"] and body["detail"] == "nope"
+    assert body["status"] == 403
+    assert body["code"] == "ADM_403"
+    assert body["request_id"] == "r-1"
+    assert body["type"].endswith("/adm-403")
+    assert body["title"]
+    assert body["detail"] == "nope"

@@ -48,7 +48,8 @@ def test_front_and_back_spans_form_one_trace_over_http_and_grpc(
     assert {front_server.trace_id, front_client.trace_id, back_server.trace_id} == {
         front_server.trace_id
     }
-    assert front_server.service_name == "front" and back_server.service_name == "back"
+    assert front_server.service_name == "front"
+    assert back_server.service_name == "back"
     assert back_server.attributes["http.route"] == "/stock/{sku}"
 
 
@@ -66,5 +67,6 @@ def test_an_untrusted_caller_gets_a_new_trace_linked_to_its_own(
             trust_env=False,
         )
         (span,) = otlp_http_receiver.wait_for(lambda s: s.name == "GET /stock/{sku}")
-    assert span.trace_id != caller_trace and span.parent_span_id == ""
+    assert span.trace_id != caller_trace
+    assert span.parent_span_id == ""
     assert span.links == ((caller_trace, "00f067aa0ba902b7"),)

@@ -51,7 +51,8 @@ def test_application_logs_carry_the_request_context(lines: io.StringIO) -> None:
 def test_logs_outside_a_request_have_no_ids(lines: io.StringIO) -> None:
     logging.getLogger("tests.app").warning("startup")
     record = last(lines)
-    assert "request_id" not in record and record["level"] == "warning"
+    assert "request_id" not in record
+    assert record["level"] == "warning"
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,8 @@ def test_credentials_are_scrubbed_from_messages(
 ) -> None:
     logging.getLogger("tests.app").info(message)
     record = last(lines)
-    assert secret not in record["message"] and REDACTED in record["message"]
+    assert secret not in record["message"]
+    assert REDACTED in record["message"]
 
 
 def test_exceptions_are_rendered_and_scrubbed(lines: io.StringIO) -> None:
@@ -81,7 +83,8 @@ def test_exceptions_are_rendered_and_scrubbed(lines: io.StringIO) -> None:
     except ValueError:
         logging.getLogger("tests.app").exception("failed")
     record = last(lines)
-    assert "ValueError" in record["exception"] and "abcdefghijklmnop" not in record["exception"]
+    assert "ValueError" in record["exception"]
+    assert "abcdefghijklmnop" not in record["exception"]
 
 
 def test_redactor_masks_sensitive_query_parameters_only() -> None:

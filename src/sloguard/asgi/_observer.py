@@ -18,8 +18,8 @@ import contextlib
 import ipaddress
 import logging
 import time
-from contextvars import Token
 from collections.abc import Iterable
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
