@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+LINT_PATHS := $(wildcard src tests benchmarks)
 
 .PHONY: demo test lint typecheck bench servers venv clean fuzz
 
@@ -26,8 +27,8 @@ servers:
 	@bash scripts/install-servers.sh
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/lint-imports
 
 typecheck: venv
