@@ -134,7 +134,7 @@ def test_demo_settings_bring_the_demo_slos_and_a_fast_flush(tmp_path: Path) -> N
     assert settings.sli.store_path == tmp_path / "d.db"
     assert settings.sli.flush_interval_s == 1.0
     assert settings.service.name == "shop"
-    assert {0.001, 0.1, 0.3} <= set(settings.metrics.duration_buckets)
+    assert {0.001, 0.1, 0.35} <= set(settings.metrics.duration_buckets)
 
 
 def test_demo_settings_keep_the_users_own_slos_and_service(tmp_path: Path) -> None:

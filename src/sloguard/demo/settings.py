@@ -26,11 +26,13 @@ DEMO_SLOS = (
     SLOSpec(
         name="checkout-latency",
         kind=SLOKind.LATENCY,
-        objective=99.0,
-        threshold_ms=300,
+        # Checkouts take 50-400 ms, so about 14% miss 350 ms against a 10%
+        # allowance: this SLO burns slowly in every run, on purpose.
+        objective=90.0,
+        threshold_ms=350,
         routes=("/checkout",),
         methods=("POST",),
-        description="Checkouts finish within 300 ms.",
+        description="Nine checkouts in ten finish within 350 ms.",
     ),
     SLOSpec(
         name="catalog-latency",
