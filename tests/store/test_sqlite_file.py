@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,17 @@ from sloguard.store import (
 ROW = BucketRow("api", 100, "/a", "2xx", "", 1, 1)
 
 
+@contextlib.contextmanager
+def raw_db(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain connection that commits and, unlike ``with sqlite3.connect()``, closes."""
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
 def test_the_default_file_is_dot_sloguard_sli_db_in_the_working_directory() -> None:
     with SQLiteStore() as store:
         store.add([ROW])
@@ -31,19 +44,19 @@ def test_the_default_file_is_dot_sloguard_sli_db_in_the_working_directory() -> N
 def test_the_file_runs_in_wal_mode_with_its_parent_directories_created(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "sli.db"
     SQLiteStore(path).close()
-    with sqlite3.connect(path) as raw:
+    with raw_db(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_the_schema_version_table_records_the_latest_version(tmp_path: Path) -> None:
     SQLiteStore(tmp_path / "sli.db").close()
-    with sqlite3.connect(tmp_path / "sli.db") as raw:
+    with raw_db(tmp_path / "sli.db") as raw:
         assert raw.execute("SELECT version FROM sloguard_schema").fetchall() == [(SCHEMA_VERSION,)]
 
 
 def test_a_file_from_a_newer_sloguard_is_refused(tmp_path: Path) -> None:
     SQLiteStore(tmp_path / "sli.db").close()
-    with sqlite3.connect(tmp_path / "sli.db") as raw:
+    with raw_db(tmp_path / "sli.db") as raw:
         raw.execute("UPDATE sloguard_schema SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreSchemaError, match="newer"):
         SQLiteStore(tmp_path / "sli.db")
@@ -59,7 +72,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 
 def test_sqlite_errors_surface_as_store_errors_with_the_original_as_cause(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "sli.db")
-    with sqlite3.connect(tmp_path / "sli.db") as raw:
+    with raw_db(tmp_path / "sli.db") as raw:
         raw.execute("DROP TABLE sli_buckets")
     with pytest.raises(StoreError, match="no such table") as caught:
         store.totals("api", 0, 10)
@@ -76,6 +89,8 @@ def test_a_write_lock_held_past_every_retry_raises_store_locked_error(tmp_path: 
     assert caught.value.code == "SQLITE_BUSY"
     holder.execute("ROLLBACK")
     assert store.add([ROW]) == 1
+    holder.close()
+    store.close()
 
 
 def test_a_write_lock_released_while_retrying_lets_the_write_through(tmp_path: Path) -> None:
@@ -90,6 +105,8 @@ def test_a_write_lock_released_while_retrying_lets_the_write_through(tmp_path: P
     assert time.monotonic() - started >= 0.1
     release.join()
     assert store.totals("api", 0, 1000) == (1, 1)
+    holder.close()
+    store.close()
 
 
 def test_a_closed_store_refuses_further_use_and_closes_idempotently(tmp_path: Path) -> None:

@@ -37,7 +37,18 @@ _FORK_WAIT_S: Final = 10.0
 
 
 class TrackedConnection(sqlite3.Connection):
-    """A sqlite3 connection that can be weakly referenced (the base class cannot)."""
+    """A sqlite3 connection that can be weakly referenced (the base class cannot).
+
+    It closes itself when collected: a thread's connection lives in that
+    thread's locals, and when the thread ends nobody else will close it
+    (Python 3.13 warns about a connection collected open). Connections
+    inherited across a fork are parked, never collected, so this never
+    closes the parent's handle from a child.
+    """
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class _Gate:
