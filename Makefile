@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 LINT_PATHS := $(wildcard src tests benchmarks)
 
-.PHONY: demo test lint typecheck bench servers venv clean fuzz
+.PHONY: demo test lint typecheck bench servers venv clean
 
 venv: $(STAMP)
 
@@ -36,10 +36,11 @@ typecheck: venv
 
 test: venv servers lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/test-pythons.sh $(PYTEST_ARGS)
 
 bench: venv servers
 	$(BIN)/python -m pytest -m slow -p no:randomly $(PYTEST_ARGS) || test $$? -eq 5
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .sloguard .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 .sloguard .mypy_cache .ruff_cache
