@@ -373,4 +373,17 @@ class Observer:
             extra["error_code"] = obs.context.error_code
         if exc is not None:
             extra["error"] = type(exc).__qualname__
-        self.access_log.info("%s %s %d", obs.method, path, status, extra=extra)
+        # makeRecord + handle: what Logger.info does, without its stack walk
+        # for the caller's file and line (the access line has no caller).
+        logger = self.access_log
+        record = logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            "",
+            0,
+            "%s %s %d",
+            (obs.method, path, status),
+            None,
+            extra=extra,
+        )
+        logger.handle(record)

@@ -100,34 +100,50 @@ def install_record_factory() -> None:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, context, extras."""
+    """One JSON object per line: time, level, logger, message, context, extras.
+
+    Built for the access log's rate: one reusable C encoder, the timestamp's
+    second formatted once per second, extras found with one set difference.
+    """
 
     def __init__(self, *, static_fields: dict[str, str] | None = None) -> None:
         super().__init__()
         self._static = dict(static_fields or {})
+        self._encode = json.JSONEncoder(
+            default=str, ensure_ascii=False, separators=(",", ":")
+        ).encode
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second, self._second_text = second, stamp
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": _scrub(record.getMessage()),
         }
-        out.update(self._static)
+        if self._static:
+            out.update(self._static)
+        fields = record.__dict__
         for name in CONTEXT_FIELDS:
-            value = getattr(record, name, "")
+            value = fields.get(name)
             if value:
                 out[name] = value
-        out.update(
-            (key, value)
-            for key, value in record.__dict__.items()
-            if key not in _STANDARD and not key.startswith("_")
-        )
+        for key in fields.keys() - _STANDARD:
+            if not key.startswith("_"):
+                out[key] = fields[key]
         if record.exc_info:
             out["exception"] = _scrub(self.formatException(record.exc_info))
         if record.stack_info:
             out["stack"] = record.stack_info
-        return json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
+        return self._encode(out)
 
 
 class Redactor:
