@@ -382,10 +382,12 @@ def _server_app(name: str) -> ASGIApp:
         return build_bare().app
     if name == "guarded_app":
         return build_sloguard(_server_workdir(), sink).app
+    if name == "guarded_1pct_app":
+        return build_sloguard(_server_workdir(), sink, sample_ratio=0.01).app
     return build_peer(sink).app
 
 
-_SERVER_APPS = ("bare_app", "guarded_app", "peer_app")
+_SERVER_APPS = ("bare_app", "guarded_app", "guarded_1pct_app", "peer_app")
 _built: dict[str, ASGIApp] = {}
 
 

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {
     "bare": "benchmarks.apps:bare_app",
     "guarded": "benchmarks.apps:guarded_app",
+    "guarded-1pct": "benchmarks.apps:guarded_1pct_app",
     "peer": "benchmarks.apps:peer_app",
 }
 PATH = "/items/42"

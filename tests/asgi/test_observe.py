@@ -259,3 +259,15 @@ def test_metrics_can_be_served_on_their_own_port(make_harness: Callable[..., Har
     assert harness.get("/metrics").status_code == 404  # no longer on the app's path
     body = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text
     assert 'route="/items/{item_id}"' in body
+
+
+def test_logged_headers_are_copied_and_sensitive_ones_redacted(
+    make_harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = make_harness(logging={"logged_headers": ["referer", "authorization"]})
+    caplog.set_level(logging.INFO)
+    harness.get(
+        "/items/1", headers={"referer": "https://shop.test/", "authorization": "Bearer abc.def"}
+    )
+    (access,) = [r for r in caplog.records if r.name == "sloguard.access"]
+    assert access.headers == {"referer": "https://shop.test/", "authorization": "[REDACTED]"}

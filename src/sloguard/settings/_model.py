@@ -148,7 +148,7 @@ class LoggingSettings(_Section):
     json_format: bool = True
     access_log: bool = True
     access_logger: str = "sloguard.access"
-    logged_headers: tuple[str, ...] = ("user-agent",)
+    logged_headers: tuple[str, ...] = ()
     redact_headers: tuple[str, ...] = DEFAULT_REDACTED_HEADERS
     redact_query_params: tuple[str, ...] = DEFAULT_REDACTED_QUERY
     configure_root: bool = True
