@@ -10,6 +10,7 @@ message names the file, line and field (or the environment variable).
 from sloguard.settings._load import ConfigError, load_settings
 from sloguard.settings._model import (
     AdminSettings,
+    AuthSettings,
     ContextSettings,
     LoggingSettings,
     MetricsSettings,
@@ -23,6 +24,7 @@ from sloguard.settings._model import (
 
 __all__ = [
     "AdminSettings",
+    "AuthSettings",
     "ConfigError",
     "ContextSettings",
     "LoggingSettings",

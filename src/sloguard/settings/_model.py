@@ -6,12 +6,17 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sloguard.slo.spec import SLOSpec
 
 __all__ = [
     "AdminSettings",
+    "AuthSettings",
+    "ClaimsSettings",
+    "JWKSSettings",
+    "PolicySourceSettings",
+    "StaticKeySettings",
     "ContextSettings",
     "LoggingSettings",
     "MetricsSettings",
@@ -194,6 +199,81 @@ class AdminSettings(_Section):
     _networks = field_validator("allowed_sources")(_check_networks)
 
 
+class StaticKeySettings(_Section):
+    """A verification key from a file or an environment variable: PEM, JWK JSON or HMAC secret."""
+
+    kid: str | None = None
+    file: Path | None = None
+    env: str | None = None
+    algorithms: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StaticKeySettings:
+        if (self.file is None) == (self.env is None):
+            raise ValueError("give exactly one of file or env")
+        return self
+
+
+class JWKSSettings(_Section):
+    url: str
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
+    ttl_s: Annotated[float, Field(gt=0)] = 300.0
+    min_refetch_interval_s: Annotated[float, Field(ge=0)] = 30.0
+    timeout_s: Annotated[float, Field(gt=0)] = 2.0
+
+
+class ClaimsSettings(_Section):
+    subject: str = "sub"
+    roles: str = "roles"
+    tenant: str = "tenant"
+    scopes: str = "scope"
+
+
+class PolicySourceSettings(_Section):
+    file: Path | None = None
+    redis_url: str | None = None
+    redis_key: str = "sloguard:auth:policy"
+    redis_channel: str = "sloguard:auth:policy:changed"
+    poll_interval_s: Annotated[float, Field(gt=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> PolicySourceSettings:
+        if self.file is not None and self.redis_url is not None:
+            raise ValueError("give a policy file or a Redis URL, not both")
+        return self
+
+
+class AuthSettings(_Section):
+    enabled: bool = False
+    header: str = "authorization"
+    cookie: str | None = None
+    allow_query_token: bool = False
+    query_param: str = "access_token"
+    max_token_bytes: Annotated[int, Field(ge=256, le=65536)] = 8192
+    issuers: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    leeway_s: Annotated[float, Field(ge=0, le=600)] = 30.0
+    max_future_iat_s: Annotated[float, Field(ge=0)] = 300.0
+    required_claims: tuple[str, ...] = ("exp",)
+    static_keys: tuple[StaticKeySettings, ...] = ()
+    jwks: tuple[JWKSSettings, ...] = ()
+    claims: ClaimsSettings = ClaimsSettings()
+    policy: PolicySourceSettings = PolicySourceSettings()
+    token_cache_size: Annotated[int, Field(ge=0)] = 10_000
+    principal_on_span: bool = True
+
+    @field_validator("header")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _keys_when_enabled(self) -> AuthSettings:
+        if self.enabled and not (self.static_keys or self.jwks):
+            raise ValueError("auth is enabled but no static_keys or jwks are configured")
+        return self
+
+
 class Settings(_Section):
     service: ServiceSettings = ServiceSettings()
     request: RequestSettings = RequestSettings()
@@ -204,3 +284,4 @@ class Settings(_Section):
     sli: SLISettings = SLISettings()
     context: ContextSettings = ContextSettings()
     admin: AdminSettings = AdminSettings()
+    auth: AuthSettings = AuthSettings()
