@@ -98,3 +98,36 @@ def test_instrument_httpx_patches_once_and_undoes() -> None:
     finally:
         assert uninstrument_httpx() is True
     assert uninstrument_httpx() is False
+
+
+def test_instrumented_default_transport_traces_and_propagates(tracing) -> None:  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    provider, exporter = tracing
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("traceparent", ""))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    tracer = provider.get_tracer("t")
+    instrument_httpx(tracer=tracer)
+    try:
+        with tracer.start_as_current_span("server"), httpx.Client(trust_env=False) as client:
+            client.get(f"http://127.0.0.1:{server.server_port}/x")
+    finally:
+        uninstrument_httpx()
+        server.shutdown()
+        server.server_close()
+    (client_span,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert parse_traceparent(seen[0])[1] == client_span.context.span_id
+    assert client_span.attributes["http.response.status_code"] == 204

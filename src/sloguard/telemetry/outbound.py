@@ -17,8 +17,9 @@ is redacted in ``url.full``.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -105,6 +106,36 @@ class _ClientSpans:
         span.end()
 
 
+def _send_traced(
+    spans: _ClientSpans, send: Callable[[httpx.Request], httpx.Response], request: httpx.Request
+) -> httpx.Response:
+    span = spans.start(request)
+    with trace.use_span(span, end_on_exit=False, record_exception=False):
+        try:
+            response = send(request)
+        except BaseException as exc:
+            spans.finish(span, None, exc)
+            raise
+    spans.finish(span, response, None)
+    return response
+
+
+async def _send_traced_async(
+    spans: _ClientSpans,
+    send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    request: httpx.Request,
+) -> httpx.Response:
+    span = spans.start(request)
+    with trace.use_span(span, end_on_exit=False, record_exception=False):
+        try:
+            response = await send(request)
+        except BaseException as exc:
+            spans.finish(span, None, exc)
+            raise
+    spans.finish(span, response, None)
+    return response
+
+
 class TracedTransport(httpx.BaseTransport):
     """A sync transport that traces and propagates, wrapping another transport."""
 
@@ -120,15 +151,7 @@ class TracedTransport(httpx.BaseTransport):
         self._spans = _ClientSpans(tracer, propagators, redactor)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        span = self._spans.start(request)
-        with trace.use_span(span, end_on_exit=False, record_exception=False):
-            try:
-                response = self._transport.handle_request(request)
-            except BaseException as exc:
-                self._spans.finish(span, None, exc)
-                raise
-        self._spans.finish(span, response, None)
-        return response
+        return _send_traced(self._spans, self._transport.handle_request, request)
 
     def close(self) -> None:
         self._transport.close()
@@ -149,25 +172,23 @@ class AsyncTracedTransport(httpx.AsyncBaseTransport):
         self._spans = _ClientSpans(tracer, propagators, redactor)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        span = self._spans.start(request)
-        with trace.use_span(span, end_on_exit=False, record_exception=False):
-            try:
-                response = await self._transport.handle_async_request(request)
-            except BaseException as exc:
-                self._spans.finish(span, None, exc)
-                raise
-        self._spans.finish(span, response, None)
-        return response
+        return await _send_traced_async(self._spans, self._transport.handle_async_request, request)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
 
 
 def instrument_httpx(
-    *, propagators: Sequence[str] = ("tracecontext",), redactor: Redactor | None = None
+    *,
+    tracer: Tracer | None = None,
+    propagators: Sequence[str] = ("tracecontext",),
+    redactor: Redactor | None = None,
 ) -> bool:
-    """Patch httpx's default transports process-wide. Returns False if already done."""
-    spans = _ClientSpans(None, propagators, redactor)
+    """Patch httpx's default transports process-wide. Returns False if already done.
+
+    ``tracer`` None uses the global tracer provider at each request.
+    """
+    spans = _ClientSpans(tracer, propagators, redactor)
     with _patch_lock:
         if _originals:
             return False
@@ -175,28 +196,13 @@ def instrument_httpx(
         async_original = httpx.AsyncHTTPTransport.handle_async_request
 
         def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            span = spans.start(request)
-            with trace.use_span(span, end_on_exit=False, record_exception=False):
-                try:
-                    response = sync_original(self, request)
-                except BaseException as exc:
-                    spans.finish(span, None, exc)
-                    raise
-            spans.finish(span, response, None)
-            return response
+            return _send_traced(spans, functools.partial(sync_original, self), request)
 
         async def handle_async_request(
             self: httpx.AsyncHTTPTransport, request: httpx.Request
         ) -> httpx.Response:
-            span = spans.start(request)
-            with trace.use_span(span, end_on_exit=False, record_exception=False):
-                try:
-                    response = await async_original(self, request)
-                except BaseException as exc:
-                    spans.finish(span, None, exc)
-                    raise
-            spans.finish(span, response, None)
-            return response
+            send = functools.partial(async_original, self)
+            return await _send_traced_async(spans, send, request)
 
         _originals["sync"] = sync_original
         _originals["async"] = async_original
