@@ -24,6 +24,13 @@ class ErrorCode:
 REGISTRY: dict[str, ErrorCode] = {
     e.code: e
     for e in (
+        ErrorCode("AUTH_101", 401, "Missing or malformed credentials"),
+        ErrorCode("AUTH_102", 401, "Token expired or not yet valid"),
+        ErrorCode("AUTH_103", 401, "Invalid token signature or algorithm"),
+        ErrorCode("AUTH_104", 401, "Token issuer, audience or claims not accepted"),
+        ErrorCode("AUTH_201", 403, "Permission denied"),
+        ErrorCode("AUTH_202", 403, "Route denied"),
+        ErrorCode("AUTH_301", 403, "Tenant mismatch"),
         ErrorCode("ADM_403", 403, "Admin endpoint not allowed from this address"),
         ErrorCode("ADM_400", 400, "Invalid admin request"),
         ErrorCode("ADM_404", 404, "Unknown admin endpoint"),
