@@ -223,10 +223,12 @@ class JWKSSettings(_Section):
 
 
 class ClaimsSettings(_Section):
+    """Claim paths (dots for nesting: ``realm_access.roles``) for each Principal field."""
+
     subject: str = "sub"
-    roles: str = "roles"
-    tenant: str = "tenant"
-    scopes: str = "scope"
+    roles: tuple[str, ...] = ("roles",)
+    tenant: str | None = "tenant"
+    scopes: tuple[str, ...] = ("scope", "scp")
 
 
 class PolicySourceSettings(_Section):
@@ -245,7 +247,6 @@ class PolicySourceSettings(_Section):
 
 class AuthSettings(_Section):
     enabled: bool = False
-    header: str = "authorization"
     cookie: str | None = None
     allow_query_token: bool = False
     query_param: str = "access_token"
@@ -261,11 +262,6 @@ class AuthSettings(_Section):
     policy: PolicySourceSettings = PolicySourceSettings()
     token_cache_size: Annotated[int, Field(ge=0)] = 10_000
     principal_on_span: bool = True
-
-    @field_validator("header")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.lower()
 
     @model_validator(mode="after")
     def _keys_when_enabled(self) -> AuthSettings:
