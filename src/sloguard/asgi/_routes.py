@@ -33,14 +33,21 @@ _MAX_DEPTH = 64
 
 def templates_from_app(app: object) -> tuple[str, ...]:
     """Every route template ``app`` declares, mounts prefixed, in routing order, once each."""
-    found: list[str] = []
+    return tuple(dict.fromkeys(template for template, _ in endpoints_from_app(app)))
+
+
+def endpoints_from_app(app: object) -> list[tuple[str, object]]:
+    """(template, endpoint) for every route; the endpoint is None for a mounted app."""
+    found: list[tuple[str, object]] = []
     routes = _routes_of(app)
     if routes is not None:
         _collect(routes, "", found, depth=0)
-    return tuple(dict.fromkeys(found))
+    return found
 
 
-def _collect(routes: Sequence[object], prefix: str, found: list[str], *, depth: int) -> None:
+def _collect(
+    routes: Sequence[object], prefix: str, found: list[tuple[str, object]], *, depth: int
+) -> None:
     if depth > _MAX_DEPTH:
         return
     for route in routes:
@@ -48,11 +55,11 @@ def _collect(routes: Sequence[object], prefix: str, found: list[str], *, depth: 
         if isinstance(path, str) and _attribute(route, "routes") is not None:
             inner = _routes_of(_attribute(route, "app"))
             if inner is None:
-                found.append(f"{prefix}{path}/{{path:path}}")
+                found.append((f"{prefix}{path}/{{path:path}}", None))
             else:
                 _collect(inner, prefix + path, found, depth=depth + 1)
         elif isinstance(path, str):
-            found.append(prefix + path)
+            found.append((prefix + path, _attribute(route, "endpoint")))
         elif isinstance(_attribute(route, "host"), str):
             inner = _routes_of(_attribute(route, "app"))
             if inner is not None:

@@ -10,7 +10,7 @@ answered as RFC 9457 problem+json with ``WWW-Authenticate`` on a 401.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import trace
@@ -23,7 +23,7 @@ from sloguard.context import current_request
 from sloguard.errors import problem_body, problem_response_headers
 from sloguard.routing import UNMATCHED
 
-__all__ = ["AuthMiddleware", "AuthMetrics", "auth_problem"]
+__all__ = ["AuthMetrics", "AuthMiddleware", "WSGIAuthMiddleware", "auth_problem"]
 
 log = logging.getLogger("sloguard.auth")
 
@@ -131,3 +131,64 @@ class AuthMiddleware:
             return
         record_result(result, on_span=self.principal_on_span)
         await self.app(scope, receive, send)
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+_STATUS_LINES = {401: "401 Unauthorized", 403: "403 Forbidden"}
+
+
+class WSGIAuthMiddleware:
+    """The same gate for WSGI apps; runs inside :class:`~sloguard.asgi.WSGIGuard`."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        gate: AuthGate,
+        *,
+        metrics: AuthMetrics | None = None,
+        principal_on_span: bool = True,
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.metrics = metrics
+        self.principal_on_span = principal_on_span
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        headers: dict[str, str] = {}
+        if (value := environ.get("HTTP_AUTHORIZATION")) is not None:
+            headers["authorization"] = value
+        if (value := environ.get("HTTP_COOKIE")) is not None:
+            headers["cookie"] = value
+        tenant_header = self.gate.tenant_header()
+        if tenant_header:
+            key = "HTTP_" + tenant_header.upper().replace("-", "_")
+            if (value := environ.get(key)) is not None:
+                headers[tenant_header] = value
+        ctx = current_request()
+        route = ctx.route if ctx is not None and ctx.route else UNMATCHED
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        path = (
+            raw.split("?", 1)[0]
+            if raw
+            else environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/")
+        )
+        query = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
+        try:
+            result = self.gate.authorize_sync(
+                environ.get("REQUEST_METHOD", "GET"),
+                route,
+                path.encode("latin-1", "replace"),
+                headers,
+                query,
+            )
+        except AuthError as error:
+            request_id = record_denial(error, route, self.metrics)
+            status, response_headers, body = auth_problem(error, request_id)
+            start_response(
+                _STATUS_LINES.get(status, str(status)),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response_headers],
+            )
+            return [body]
+        record_result(result, on_span=self.principal_on_span)
+        return self.app(environ, start_response)

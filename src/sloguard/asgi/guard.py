@@ -18,7 +18,8 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
-from sloguard.asgi._routes import templates_from_app
+from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
+from sloguard.asgi._routes import endpoints_from_app, templates_from_app
 from sloguard.asgi._stack import Stack
 from sloguard.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from sloguard.asgi.admin import AdminEndpoints
@@ -72,7 +73,16 @@ class Guard:
             AdminEndpoints(cfg.admin, self.sampler, self.reload) if cfg.admin.enabled else None
         )
         self._excluded = frozenset(cfg.metrics.exclude_paths)
-        self.app = ObserveMiddleware(app, self.observer)
+        self.auth: AuthLayer | None = None
+        inner: ASGIApp = app
+        if cfg.auth.enabled:
+            self.auth = AuthLayer(
+                cfg.auth,
+                self.registry,
+                route_permissions=permissions_from_routes(endpoints_from_app(app)),
+            )
+            inner = self.auth.asgi(app)
+        self.app = ObserveMiddleware(inner, self.observer)
 
     def _serve_metrics_port(self, cfg: Settings) -> None:
         port = cfg.metrics.port
@@ -115,7 +125,12 @@ class Guard:
 
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
-            if message["type"] in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
+            kind = message["type"]
+            if kind == "lifespan.startup.complete" and self.auth is not None:
+                await self.auth.start()
+            elif kind in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
+                if self.auth is not None:
+                    await self.auth.aclose()
                 self.close()
             await send(message)
 
@@ -172,6 +187,8 @@ class Guard:
 
     def close(self) -> None:
         """Flush SLI counts and spans, release resources. Idempotent."""
+        if self.auth is not None:
+            self.auth.close()
         self.stack.close()
         server, self._metrics_server = self._metrics_server, None
         if server is not None:

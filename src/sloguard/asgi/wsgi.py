@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CollectorRegistry
 
+from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
 from sloguard.asgi._observer import Observation, Observer
 from sloguard.asgi._stack import Stack
 from sloguard.settings import Settings, load_settings
@@ -99,6 +100,15 @@ class WSGIGuard:
         self._excluded = frozenset(cfg.metrics.exclude_paths)
         self._echo = self.observer.echo_request_id
         self._request_id_header = self.observer.request_id_header
+        self.auth: AuthLayer | None = None
+        self._inner: WSGIApp = app
+        if cfg.auth.enabled:
+            self.auth = AuthLayer(
+                cfg.auth,
+                self.registry,
+                route_permissions=permissions_from_routes(flask_endpoints(app)),
+            )
+            self._inner = self.auth.wsgi(app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -148,7 +158,7 @@ class WSGIGuard:
             return counted_write
 
         try:
-            result = self.wrapped(environ, observed_start_response)
+            result = self._inner(environ, observed_start_response)
         except Exception as exc:
             self.observer.end(obs, 500, state[1], exc)
             raise
@@ -156,7 +166,23 @@ class WSGIGuard:
 
     def close(self) -> None:
         """Flush SLI counts and spans, release resources. Idempotent."""
+        if self.auth is not None:
+            self.auth.close()
         self.stack.close()
+
+
+def flask_endpoints(app: object) -> list[tuple[str, object]]:
+    """(template, view function) for each Flask rule, for ``@requires`` marks."""
+    url_map = getattr(app, "url_map", None)
+    views = getattr(app, "view_functions", None)
+    rules = getattr(url_map, "iter_rules", None)
+    if rules is None or not isinstance(views, dict):
+        return []
+    templates = flask_templates(app)
+    return [
+        (template, views.get(rule.endpoint))
+        for template, rule in zip(templates, rules(), strict=False)
+    ]
 
 
 def flask_templates(app: object) -> tuple[str, ...]:

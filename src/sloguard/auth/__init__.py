@@ -7,6 +7,8 @@ fetching and policy reloading sit at the edges. The ASGI/WSGI wiring lives in
 :mod:`sloguard.asgi.auth`.
 """
 
+from sloguard.auth._claims import ClaimsMapping
+from sloguard.auth._decision import Decision, DecisionCache, PolicySnapshot
 from sloguard.auth._errors import (
     AuthError,
     ExpiredToken,
@@ -21,10 +23,44 @@ from sloguard.auth._errors import (
     TenantMismatch,
     Unauthenticated,
 )
+from sloguard.auth._explain import Explanation, check_policy_file, explain
+from sloguard.auth._gate import AuthGate, AuthResult
+from sloguard.auth._keys import JWKSClient, KeySet, StaticKey
+from sloguard.auth._policy import load_policy
 from sloguard.auth._principal import Principal
+from sloguard.auth._requires import requires
+from sloguard.auth._sources import (
+    FilePolicySource,
+    PolicyHolder,
+    RedisPolicySource,
+    publish_policy,
+)
+from sloguard.auth._tokens import extract_token, split_token
+from sloguard.auth._verify import TokenVerifier
 
 __all__ = [
     "AuthError",
+    "AuthGate",
+    "AuthResult",
+    "ClaimsMapping",
+    "Decision",
+    "DecisionCache",
+    "Explanation",
+    "FilePolicySource",
+    "JWKSClient",
+    "KeySet",
+    "PolicyHolder",
+    "PolicySnapshot",
+    "RedisPolicySource",
+    "StaticKey",
+    "TokenVerifier",
+    "check_policy_file",
+    "explain",
+    "extract_token",
+    "load_policy",
+    "publish_policy",
+    "requires",
+    "split_token",
     "ExpiredToken",
     "Forbidden",
     "InvalidClaims",
