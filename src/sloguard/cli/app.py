@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import config, demo
+from sloguard.cli import auth, config, demo
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config.app, name="config")
+app.add_typer(auth.app, name="auth")
 app.command("demo")(demo.demo)
 
 
