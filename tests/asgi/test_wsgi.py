@@ -103,3 +103,33 @@ def test_wsgi_serves_metrics(wsgi) -> None:  # type: ignore[no-untyped-def]
     guarded, _, client = wsgi
     client.get("/items/1")
     assert "sloguard_http_requests_total" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_nothing_stays_bound_when_the_server_never_closes_the_body(wsgi) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry import trace
+
+    guarded, _, _ = wsgi
+    unclosed = Client(guarded)  # not buffered: the body is never iterated nor closed
+    unclosed.get("/items/1")
+    assert current_request() is None
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_streamed_body_logs_carry_the_request_context(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = Flask("stream")
+
+    @app.get("/s")
+    def stream():  # type: ignore[no-untyped-def]
+        def body():  # type: ignore[no-untyped-def]
+            logging.getLogger("shop").info("chunk")
+            yield b"x"
+
+        return app.response_class(body())
+
+    guarded = guard_wsgi(app, settings_for(tmp_path))
+    caplog.set_level(logging.INFO)
+    response = _BufferedClient(guarded).get("/s", headers={"x-request-id": "stream-1"})
+    assert response.get_data() == b"x"
+    (chunk,) = [r for r in caplog.records if r.getMessage() == "chunk"]
+    assert chunk.request_id == "stream-1"
+    guarded.close()

@@ -126,7 +126,7 @@ class Observation:
     )
     client: str | None
     context: RequestContext
-    ctx_token: Token[RequestContext | None]
+    ctx_token: Token[RequestContext | None] | None
     logged_headers: dict[str, str] | None
     method: str
     otel_token: Token[otel_context.Context] | None
@@ -309,6 +309,8 @@ class Observer:
         if self.recorder is not None:
             self.recorder.record(route, method, status, duration, ctx.error_code, time.time())
         span = obs.span
+        if obs.ctx_token is None:  # unbound (WSGI, after the app returned): bind for the log
+            self.rebind(obs)
         try:
             if span is not None:
                 if span.is_recording():
@@ -317,11 +319,27 @@ class Observer:
             if self.access_log is not None and self.access_log.isEnabledFor(logging.INFO):
                 self._log_access(obs, route, status, size, duration, exc)
         finally:
-            if obs.otel_token is not None:
-                otel_context.detach(obs.otel_token)
-            # ValueError: ended in another context (a WSGI server closing elsewhere).
+            self.unbind(obs)
+
+    def unbind(self, obs: Observation) -> None:
+        """Take the request's context off this thread (it may be bound again)."""
+        if obs.otel_token is not None:
+            otel_context.detach(obs.otel_token)
+            obs.otel_token = None
+        if obs.ctx_token is not None:
+            # ValueError: unbound in another context than it was bound in.
             with contextlib.suppress(ValueError):
                 reset_request(obs.ctx_token)
+            obs.ctx_token = None
+
+    def rebind(self, obs: Observation) -> None:
+        """Bind the request's context (and span) to this thread again."""
+        if obs.span is not None and obs.otel_token is None:
+            obs.otel_token = otel_context.attach(
+                trace.set_span_in_context(obs.span, _EMPTY_CONTEXT)
+            )
+        if obs.ctx_token is None:
+            obs.ctx_token = bind_request(obs.context)
 
     def _finish_span(
         self, span: trace.Span, obs: Observation, route: str, status: int, exc: BaseException | None

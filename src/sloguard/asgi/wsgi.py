@@ -48,6 +48,9 @@ class _ObservedBody:
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
+        # The request's context is bound while the body is produced (a streamed
+        # body's log lines keep their ids) and unbound between server writes.
+        self._observer.rebind(self._obs)
         try:
             for chunk in self._body:
                 self._state[1] += len(chunk)
@@ -55,6 +58,9 @@ class _ObservedBody:
         except Exception as exc:
             self._finish(exc)
             raise
+        finally:
+            if not self._done:
+                self._observer.unbind(self._obs)
 
     def close(self) -> None:
         try:
@@ -162,6 +168,9 @@ class WSGIGuard:
         except Exception as exc:
             self.observer.end(obs, 500, state[1], exc)
             raise
+        # Nothing of this request stays bound to the server's thread after the
+        # call returns, even if the server never iterates or closes the body.
+        self.observer.unbind(obs)
         return _ObservedBody(result, self.observer, obs, state)
 
     def close(self) -> None:
