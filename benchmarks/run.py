@@ -7,9 +7,10 @@ script adds the machine description (Python, CPUs, platform, load average
 before and after, package versions, commit) and writes the JSON to
 ``benchmarks/results/<NAME>.json`` (git-ignored).
 
-    python benchmarks/run.py                 # everything, about 5 minutes on 2 cores
+    python benchmarks/run.py                 # everything, about 6 minutes on 2 cores
     python benchmarks/run.py --quick         # a fast pass to check the code still works
     python benchmarks/run.py --only observe  # one benchmark
+    python benchmarks/run.py --only auth     # RBAC vs pycasbin, RS256 vs PyJWT, auth middleware
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-MODULES = ("observe", "e2e_wrk")
+MODULES = ("observe", "e2e_wrk", "auth")
 PACKAGES = (
     "sloguard",
     "starlette",
@@ -42,6 +43,9 @@ PACKAGES = (
     "python-json-logger",
     "uvloop",
     "httptools",
+    "PyJWT",
+    "cryptography",
+    "casbin",
 )
 
 
