@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote
 
-from sloguard.auth._errors import TenantMismatch
 from sloguard.auth._matchers import (
     KNOWN_METHODS,
     PLAIN_PATH,
@@ -55,6 +54,7 @@ from sloguard.routing import UNMATCHED
 
 __all__ = [
     "AUTHENTICATION_REQUIRED",
+    "CONFLICTING_TENANT",
     "Decision",
     "DecisionCache",
     "PolicySnapshot",
@@ -84,6 +84,9 @@ class Decision:
     rule: str
     reason: str
 
+
+#: What :meth:`PolicySnapshot.tenant_of` answers when a request names two tenants.
+CONFLICTING_TENANT: Final = "<conflicting tenants>"
 
 AUTHENTICATION_REQUIRED: Final = Decision(
     False, False, "AUTH_101", "authentication", "this route requires an authenticated principal"
@@ -223,8 +226,12 @@ class PolicySnapshot:
 
     def tenant_decision(self, principal: Principal, tenant: str | None) -> Decision | None:
         """Step 4: ``AUTH_301`` when the principal acts outside its own tenant."""
-        if tenant is None or principal.tenant == tenant:
+        if tenant is None or (principal.tenant == tenant and tenant != CONFLICTING_TENANT):
             return None
+        if tenant == CONFLICTING_TENANT:
+            return Decision(
+                False, False, "AUTH_301", "tenancy", "the request names more than one tenant"
+            )
         held = "no tenant" if principal.tenant is None else f"tenant {principal.tenant!r}"
         reason = f"a principal of {held} may not act in tenant {tenant!r}"
         return Decision(False, False, "AUTH_301", "tenancy", reason)
@@ -288,21 +295,23 @@ class PolicySnapshot:
     def tenant_of(self, route: str, path: str | bytes, *, header: str | None = None) -> str | None:
         """The tenant a request acts in: the route parameter, else the header value.
 
-        Raises :class:`TenantMismatch` when the spellings of the path disagree on
-        the tenant segment (``/tenants/a/../b/x``) or the header names another
-        tenant than the path.
+        When the spellings of the path disagree on the tenant segment
+        (``/tenants/a/../b/x``), or the header names another tenant than the path,
+        the answer is :data:`CONFLICTING_TENANT`, which no principal may act in:
+        passed on to :meth:`decide`, it fails the tenancy step (``AUTH_301``) in
+        its place in the order, after the deny and public rules.
         """
         found: str | None = None
         index = self._tenant_segment(route)
         if index is not None:
             values = {_segment(view, index) for view in path_views(path)} - {None}
             if len(values) > 1:
-                raise TenantMismatch("the path names more than one tenant")
+                return CONFLICTING_TENANT
             found = values.pop() if values else None
         if found is None:
             return header or None
         if header and header != found:
-            raise TenantMismatch("the tenant header and the path name different tenants")
+            return CONFLICTING_TENANT
         return found
 
     def _tenant_segment(self, route: str) -> int | None:
@@ -380,7 +389,7 @@ class DecisionCache:
         if principal is None:
             return AUTHENTICATION_REQUIRED
         if tenant is not None:
-            if principal.tenant != tenant:
+            if principal.tenant != tenant or tenant == CONFLICTING_TENANT:
                 mismatch = snapshot.tenant_decision(principal, tenant)
                 assert mismatch is not None
                 return mismatch

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sloguard.auth._decision import Decision, PolicySnapshot
-from sloguard.auth._errors import PolicyError, TenantMismatch
+from sloguard.auth._errors import PolicyError
 from sloguard.auth._matchers import canonical_method, path_views
 from sloguard.auth._policy import load_policy
 from sloguard.auth._principal import Principal
@@ -123,12 +123,8 @@ def explain(
     """Decide one request as the middleware would, and record why."""
     method = canonical_method(method)
     route = route_table.resolve(path) if route_table is not None else UNMATCHED
-    try:
-        tenant = snapshot.tenant_of(route, path, header=tenant_header)
-        ambiguous = None
-    except TenantMismatch as exc:
-        tenant, ambiguous = None, Decision(False, False, "AUTH_301", "tenancy", exc.detail)
-    decision = ambiguous or snapshot.decide(
+    tenant = snapshot.tenant_of(route, path, header=tenant_header)
+    decision = snapshot.decide(
         principal, method, route, path, tenant=tenant, required_permission=required_permission
     )
     roles = _roles(snapshot, principal, tenant)

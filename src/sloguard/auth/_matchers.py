@@ -85,21 +85,31 @@ def is_plain(path: str | bytes) -> bool:
 def path_views(path: str | bytes) -> tuple[str, ...]:
     """Every spelling a server might route ``path`` as; the RFC 3986 normalized one first.
 
-    Besides :func:`~sloguard.routing.normalize_path`'s form, the views keep
-    ``..`` segments unresolved (Starlette routes ``/admin/..`` to
-    ``/admin/{x}``) and, when the path holds an encoded ``/`` or ``\\``, read
-    those as separators (as a server that decodes before routing does).
+    Besides :func:`~sloguard.routing.normalize_path`'s form, the views resolve
+    ``..`` after merging repeated slashes (as nginx does: ``/a//../b`` is
+    ``/b``, not ``/a/b``), keep ``..`` segments unresolved (Starlette routes
+    ``/admin/..`` to ``/admin/{x}``) and, when the path holds an encoded ``/``
+    or ``\\``, read those as separators (as a server that decodes before
+    routing does).
     """
     if is_plain(path):
         return (path if isinstance(path, str) else path.decode("ascii"),)
     data = path.encode("utf-8", "surrogatepass") if isinstance(path, str) else path
     text = percent_normalize(data.partition(b"?")[0])
-    views = [resolve_segments(text, trailing_slash="strip", strip_params=True), _unresolved(text)]
+    views = _spellings(text)
     if "%2F" in text or "%5C" in text:
-        decoded = text.replace("%2F", "/").replace("%5C", "/")
-        views.append(resolve_segments(decoded, trailing_slash="strip", strip_params=True))
-        views.append(_unresolved(decoded))
+        views += _spellings(text.replace("%2F", "/").replace("%5C", "/"))
     return tuple(dict.fromkeys(views))
+
+
+def _spellings(text: str) -> list[str]:
+    """RFC 3986 resolution, resolution after merging slashes (nginx), and no resolution."""
+    unresolved = _unresolved(text)
+    return [
+        resolve_segments(text, trailing_slash="strip", strip_params=True),
+        resolve_segments(unresolved, trailing_slash="strip", strip_params=False),
+        unresolved,
+    ]
 
 
 def public_views(path: str | bytes, views: tuple[str, ...]) -> tuple[str, ...]:

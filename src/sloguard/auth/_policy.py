@@ -18,6 +18,24 @@ A policy is YAML (JSON is YAML too, so Redis may hold either)::
       route_param: tenant_id      # /tenants/{tenant_id}/... wins over
       header: x-tenant-id         # the header; if both are present they must agree
 
+Meaning, in brief (the decision order is in :mod:`sloguard.auth._decision`):
+
+* globs: ``*`` within a segment, ``**`` across segments, ``?`` one character
+  (:func:`~sloguard.routing.compile_glob`); matched against route templates
+  (``/products/{id}`` is matched by ``/products/*``) and normalized paths;
+* ``methods`` (rules) and ``METHOD`` (permissions) take standard HTTP methods or
+  ``*``; GET covers HEAD;
+* a permission is ``"METHOD /glob"`` or a name (``catalog:read``); in names,
+  ``*`` matches anything (``"*"`` grants every name, ``"audit:*"`` a family). A
+  route that requires a named permission is allowed by that name only: a route
+  grant such as ``"* /**"`` does not satisfy it;
+* ``inherits`` gives a role every permission of the named roles, transitively;
+* a binding adds roles to ``subjects`` (``sub`` claim values, ``"*"`` for all)
+  only while they act inside ``tenant`` -- and a principal only ever acts in
+  its own tenant;
+* ``case_insensitive`` defaults to true for deny rules and false for public ones;
+  grants are case-sensitive, like routing.
+
 Every mistake is reported at once, each as ``(file:line, field, message)`` in
 a :class:`PolicyError`: unknown keys, bad globs (``//``, ``..``, ``;``, a
 trailing ``/``: normalized paths never contain them), unknown methods, a route
@@ -108,6 +126,7 @@ def _glob(value: str) -> str:
         raise ValueError(f"route glob {value!r} holds a space, control or non-ASCII character")
     if "#" in value or ";" in value:
         raise ValueError(f"route glob {value!r}: '#' and ';params' never reach a normalized path")
+    value = _ESCAPE.sub(_fix_escape, value)
     segments = value.split("/")[1:]
     if value != "/" and "" in segments:
         raise ValueError(
@@ -116,7 +135,7 @@ def _glob(value: str) -> str:
         )
     if any(segment in {".", ".."} for segment in segments):
         raise ValueError(f"route glob {value!r}: '.' and '..' segments are removed from paths")
-    return _ESCAPE.sub(_fix_escape, value)
+    return value
 
 
 def _fix_escape(match: re.Match[str]) -> str:
@@ -132,7 +151,7 @@ def _parse_permission(value: str) -> tuple[str | None, str]:
     parts = value.split()
     if len(parts) == 2:
         return _method(parts[0]), _glob(parts[1])
-    if len(parts) == 1 and (value.startswith("/") or value in MATCH_ALL_GLOBS - {"*"}):
+    if len(parts) == 1 and (value.startswith("/") or value == "**"):
         raise ValueError(f"route permission {value!r} needs a method: 'GET {value}' or '* {value}'")
     if len(parts) == 1 and _NAMED_PERMISSION.fullmatch(value):
         return None, value

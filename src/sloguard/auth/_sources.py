@@ -254,17 +254,19 @@ class RedisPolicySource:
         self.disconnects = 0
         self._digest: str | None = None
         self._established = False
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()
 
     @property
     def source(self) -> str:
-        return f"{_without_password(self.url)} key {self.key}"
+        return f"{_without_password(self.url)} [{self.key}]"
 
     async def start(self) -> None:
         """Start watching; waits up to ``timeout_s`` for the first read (Redis may be down)."""
         _require_redis()
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="sloguard-policy-redis")
         try:
             await asyncio.wait_for(self._attempted.wait(), self.timeout_s)
@@ -272,17 +274,27 @@ class RedisPolicySource:
             logger.warning("policy source %s: no answer yet, still trying", self.source)
 
     async def stop(self) -> None:
+        """Stop watching and close the connections."""
+        self._stopping = True
         task, self._task = self._task, None
-        if task is not None:
+        while task is not None and not task.done():
+            # Cancel again if need be: a cancellation landing while redis-py handles its
+            # own read timeout has been seen to vanish (redis-py 8.1, Python 3.11); the
+            # loops also check _stopping, at least once per health interval.
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=self.health_interval_s + self.timeout_s)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.error("policy source %s ended with an error", self.source)
         self.connected = False
+
+    def _stopped(self) -> bool:
+        return self._stopping
 
     async def _run(self) -> None:
         from redis.exceptions import RedisError
 
         attempt = 0
-        while True:
+        while not self._stopped():
             self._established = False
             try:
                 await self._session()
@@ -291,6 +303,8 @@ class RedisPolicySource:
                     logger.warning("policy source %s unavailable: %s", self.source, exc)
             except Exception:  # a bug must not end the watch: log it and reconnect
                 logger.exception("policy source %s failed", self.source)
+            if self._stopped():
+                break
             self.disconnects += 1
             self._attempted.set()
             attempt = 0 if self._established else attempt
@@ -310,7 +324,7 @@ class RedisPolicySource:
             self.connected = self._established = True
             self._attempted.set()
             synced = time.monotonic()
-            while True:
+            while not self._stopped():
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=self.health_interval_s
                 )
@@ -321,8 +335,10 @@ class RedisPolicySource:
                     await client.ping()  # a hung server answers nothing: socket timeout
         finally:
             self.connected = False
-            closing = (pubsub.aclose(), client.aclose())  # type: ignore[no-untyped-call]
-            await asyncio.gather(*closing, return_exceptions=True)
+            # One after the other, each bounded: closing the pool while the pub/sub
+            # connection is being released into it can wait forever on a dead socket.
+            await _close_quietly(pubsub.aclose(), self.timeout_s)  # type: ignore[no-untyped-call]
+            await _close_quietly(client.aclose(), self.timeout_s)
 
     async def _read(self, client: Redis) -> None:
         raw = await client.get(self.key)
@@ -355,6 +371,13 @@ async def publish_policy(url: str, key: str, channel: str, document_text: str | 
         return int(receivers)
     finally:
         await client.aclose()
+
+
+async def _close_quietly(closing: Awaitable[object], timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(closing, timeout_s)
+    except Exception:  # the connection is already broken; nothing left to release
+        logger.debug("closing a Redis connection failed", exc_info=True)
 
 
 def _require_redis() -> None:
