@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, slo
+from sloguard.cli import auth, config, demo, gate, slo
 
 __all__ = ["app", "main"]
 
@@ -20,6 +20,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(auth.app, name="auth")
 app.add_typer(slo.app, name="slo")
 app.command("demo")(demo.demo)
+app.command("gate")(gate.gate)
 
 
 @app.command("version")

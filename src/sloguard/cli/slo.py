@@ -64,3 +64,60 @@ def describe_window(window: RollingWindow | CalendarWindow) -> str:
     if isinstance(window, RollingWindow):
         return f"rolling {format_duration(window.length)}"
     return f"calendar {window.unit} ({window.time_zone})"
+
+
+@app.command("status")
+def status(
+    slo: Annotated[list[str] | None, typer.Option("--slo", help="SLO name (repeat).")] = None,
+    spec: Annotated[
+        list[Path] | None, typer.Option(help="SLO spec files/dirs (default: the settings' SLOs).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings file.")] = None,
+    store: Annotated[Path | None, typer.Option(help="SLI store (default sli.store_path).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """SLI, budget, burn rate and firing tiers of each SLO, from the embedded store."""
+    from datetime import UTC, datetime
+
+    from sloguard.cli._slo_source import definitions, statuses
+    from sloguard.settings import ConfigError, load_settings
+    from sloguard.slo._budget import as_decimal
+    from sloguard.store import StoreError
+
+    try:
+        settings = load_settings(config)
+        chosen = definitions(settings, spec or [], slo or [])
+        results = statuses(chosen, store or settings.sli.store_path, datetime.now(UTC))
+    except (ConfigError, SpecError, StoreError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        typer.echo(f"error: unknown SLO: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        payload = [
+            {
+                "slo": s.definition.name,
+                "report": s.report.as_dict(),
+                "tiers": [
+                    {"name": t.tier.name, "severity": str(t.tier.severity), "firing": t.condition}
+                    for t in s.tiers
+                ],
+            }
+            for s in results
+        ]
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    table = Table("SLO", "objective", "window", "good/total", "SLI %", "budget left %", "firing")
+    for s in results:
+        report = s.report
+        table.add_row(
+            s.definition.name,
+            f"{s.definition.objective}%",
+            describe_window(s.definition.window),
+            f"{report.good}/{report.total}",
+            "no data" if report.sli is None else str(as_decimal(report.sli * 100, 4)),
+            "-" if report.remaining is None else str(as_decimal(report.remaining * 100, 2)),
+            ", ".join(t.tier.name for t in s.firing) or "-",
+        )
+    Console().print(table)
