@@ -48,6 +48,15 @@ def test_settings_example_is_valid(source: str, tmp_path: Path) -> None:
     load_settings(path, env={})
 
 
+@pytest.mark.parametrize("source", blocks("yaml", "# slo.yaml"))
+def test_slo_spec_example_is_valid(source: str, tmp_path: Path) -> None:
+    from sloguard.slo import validate_paths
+
+    path = tmp_path / "slo.yaml"
+    path.write_text(source)
+    assert validate_paths([path]) == []
+
+
 def test_every_doc_has_examples_checked() -> None:
     assert len(blocks("python")) >= 4
     assert len(blocks("yaml", "# sloguard.yaml")) >= 2
