@@ -63,6 +63,7 @@ from pydantic import (
     field_validator,
 )
 
+from sloguard._yamlpos import line_of as _line_of
 from sloguard.auth._decision import (
     Decision,
     PolicySnapshot,
@@ -465,23 +466,3 @@ def _cycle_from(document: PolicyDocument, start: str) -> list[str] | None:
         trail.append(parent)
         stack.append(iter(document.roles[parent].inherits))
     return None
-
-
-def _line_of(node: yaml.Node | None, loc: _Loc) -> int | None:
-    """1-based line of the deepest YAML node along ``loc`` that exists."""
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == part:
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            child = node.value[int(part)]
-            line = child.start_mark.line + 1
-        node = child
-    return line

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from sloguard._yamlpos import line_of as _line_of
 from sloguard.settings._model import Settings
 
 __all__ = ["ENV_PREFIX", "ConfigError", "load_settings"]
@@ -136,23 +137,3 @@ def _env_origin(loc: tuple[str, ...], origins: dict[tuple[str, ...], str]) -> st
         if name is not None:
             return name
     return None
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
-    """1-based line of the deepest YAML node along ``loc`` that exists."""
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == part:
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            child = node.value[int(part)]
-            line = child.start_mark.line + 1
-        node = child
-    return line

@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from sloguard._yamlpos import line_of as _line_of
 from sloguard.slo._model import FileSource, SLODefinition, exact_decimal, parse_duration
 
 __all__ = ["SpecError", "SpecProblem", "load_slo_files", "validate_paths"]
@@ -261,29 +262,6 @@ class _Document:
         return SpecProblem(
             self.path, _line_of(self.node, issue.loc), render_loc(issue.loc), issue.message
         )
-
-
-def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the deepest node along ``loc`` that exists (a key's own line)."""
-    line = None if node is None else node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
 
 
 def _files(paths: Iterable[str | os.PathLike[str]], problems: list[SpecProblem]) -> list[Path]:
