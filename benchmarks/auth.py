@@ -38,7 +38,6 @@ import io
 import itertools
 import json
 import pstats
-import select
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rich.table import Table
+
+from benchmarks._child import BenchChild
 
 __all__ = [
     "CASBIN_MATCHER",
@@ -653,50 +654,10 @@ def build_bench(name: str, sizes: Sizes, ops: int) -> Bench:
 # --- running: children, interleaved rounds ------------------------------------------------
 
 
-class _Child:
-    """A variant served by ``python -m benchmarks.auth serve``: one JSON line per command."""
-
-    def __init__(self, name: str, sizes: Sizes, ops: int) -> None:
-        from benchmarks.apps import bench_environment
-
-        self.name = name
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in close()
-        config = json.dumps(asdict(sizes))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.auth", "serve", name, f"--ops={ops}"]
-            + [f"--sizes={config}"],
-            cwd=ROOT,
-            env=bench_environment(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-
-    def ask(self, command: str, timeout_s: float = CHILD_TIMEOUT_S) -> Any:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        if command:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
-        line = self.process.stdout.readline() if ready else ""
-        if not line:
-            self.process.kill()
-            self._stderr.seek(0)
-            raise RuntimeError(
-                f"benchmark child {self.name!r} gave no answer to {command or 'start'!r}:\n"
-                + self._stderr.read()[-4000:]
-            )
-        return json.loads(line)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self._stderr):
-            if stream is not None:
-                stream.close()
+def _Child(name: str, sizes: Sizes, ops: int) -> BenchChild:  # noqa: N802 - reads as the class it builds
+    """A variant served by ``python -m benchmarks.auth serve``."""
+    args = ["serve", name, f"--ops={ops}", f"--sizes={json.dumps(asdict(sizes))}"]
+    return BenchChild(name, "benchmarks.auth", args)
 
 
 def _serve(name: str, sizes: Sizes, ops: int) -> None:

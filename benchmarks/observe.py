@@ -34,7 +34,6 @@ import json
 import logging
 import pstats
 import random
-import select
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from typing import Any, TextIO
 
 from rich.table import Table
 
+from benchmarks._child import BenchChild
 from benchmarks.apps import (
     FAIRNESS,
     ITEM_ROUTE,
@@ -285,46 +285,9 @@ def measure(name: str, requests: int = REQUESTS, rounds: int = ROUNDS) -> dict[s
     return {**summary, **run.finish()}
 
 
-class _Child:
-    """A variant served by ``python -m benchmarks.observe serve``: one line per command."""
-
-    def __init__(self, name: str, requests: int) -> None:
-        self.name = name
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.observe", "serve", name, f"--requests={requests}"],
-            cwd=ROOT,
-            env=bench_environment(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-
-    def ask(self, command: str, timeout_s: float = CHILD_TIMEOUT_S) -> Any:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        if command:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
-        line = self.process.stdout.readline() if ready else ""
-        if not line:
-            self.process.kill()
-            self._stderr.seek(0)
-            raise RuntimeError(
-                f"benchmark child {self.name!r} gave no answer to {command or 'start'!r}:\n"
-                + self._stderr.read()[-4000:]
-            )
-        return json.loads(line)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self._stderr):
-            if stream is not None:
-                stream.close()
+def _Child(name: str, requests: int) -> BenchChild:  # noqa: N802 - reads as the class it builds
+    """A variant served by ``python -m benchmarks.observe serve``."""
+    return BenchChild(name, "benchmarks.observe", ["serve", name, f"--requests={requests}"])
 
 
 def measure_interleaved(
