@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, gate, slo
+from sloguard.cli import auth, config, demo, gate, slo, slo_rules
 
 __all__ = ["app", "main"]
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(auth.app, name="auth")
+slo.app.command("rules")(slo_rules.rules)
 app.add_typer(slo.app, name="slo")
 app.command("demo")(demo.demo)
 app.command("gate")(gate.gate)

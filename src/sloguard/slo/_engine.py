@@ -72,6 +72,12 @@ def _period(window: Window, at: datetime) -> timedelta:
     return (span.end - span.start) * MINUTE
 
 
+def _ratio(part: timedelta, whole: timedelta) -> Fraction:
+    """``part / whole`` exactly (timedelta division gives a float)."""
+    unit = timedelta(microseconds=1)
+    return Fraction(part // unit, whole // unit)
+
+
 def engine_tiers(alerting: model.Alerting, period: timedelta) -> tuple[BurnRateTier, ...]:
     """The spec's tiers as burn-rate tiers for ``period`` (explicit burn rates converted)."""
     tiers = []
@@ -80,7 +86,7 @@ def engine_tiers(alerting: model.Alerting, period: timedelta) -> tuple[BurnRateT
             share = Fraction(tier.budget_percent) / 100
         else:
             assert tier.burn_rate is not None
-            share = Fraction(tier.burn_rate) * Fraction(tier.long_window / period)
+            share = Fraction(tier.burn_rate) * _ratio(tier.long_window, period)
         tiers.append(
             BurnRateTier(
                 name=tier.name,
