@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, gate, slo, slo_rules
+from sloguard.cli import auth, config, demo, gate, serve, slo, slo_rules
 
 __all__ = ["app", "main"]
 
@@ -22,6 +22,7 @@ slo.app.command("rules")(slo_rules.rules)
 app.add_typer(slo.app, name="slo")
 app.command("demo")(demo.demo)
 app.command("gate")(gate.gate)
+app.command("serve")(serve.serve)
 
 
 @app.command("version")

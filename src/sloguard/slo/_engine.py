@@ -36,6 +36,7 @@ from sloguard.slo.spec import SLOSpec
 __all__ = [
     "SLOStatus",
     "definition_from_spec",
+    "engine_budgeting",
     "engine_tiers",
     "engine_window",
     "evaluate",
@@ -101,7 +102,7 @@ def engine_tiers(alerting: model.Alerting, period: timedelta) -> tuple[BurnRateT
     return tuple(tiers)
 
 
-def _budgeting(spec: model.Budgeting) -> EngineBudgeting:
+def engine_budgeting(spec: model.Budgeting) -> EngineBudgeting:
     method = BudgetingMethod(str(spec.method))
     if method is BudgetingMethod.OCCURRENCES:
         return EngineBudgeting()
@@ -130,7 +131,7 @@ def evaluate(
         objective=definition.target,
         window=window,
         at=at,
-        budgeting=_budgeting(definition.budgeting),
+        budgeting=engine_budgeting(definition.budgeting),
         min_events=min_events,
     )
     tiers = [t for t in engine_tiers(definition.alerting, period) if t.enabled]
@@ -170,3 +171,6 @@ def select(
     if missing:
         raise KeyError(", ".join(missing))
     return [by_name[n] for n in names]
+
+
+_budgeting = engine_budgeting  # the name a few modules import; engine_budgeting is public
