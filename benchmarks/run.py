@@ -11,6 +11,7 @@ before and after, package versions, commit) and writes the JSON to
     python benchmarks/run.py --quick         # a fast pass to check the code still works
     python benchmarks/run.py --only observe  # one benchmark
     python benchmarks/run.py --only auth     # RBAC vs pycasbin, RS256 vs PyJWT, auth middleware
+    python benchmarks/run.py --only slo_backtest  # 100 SLOs x 90 days x 4 tiers backtest
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-MODULES = ("observe", "e2e_wrk", "auth")
+MODULES = ("observe", "e2e_wrk", "auth", "slo_backtest")
 PACKAGES = (
     "sloguard",
     "starlette",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, gate, serve, slo, slo_rules
+from sloguard.cli import auth, config, demo, gate, serve, slo, slo_rules, slo_tools
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,10 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.add_typer(auth.app, name="auth")
 slo.app.command("rules")(slo_rules.rules)
+slo.app.command("backtest")(slo_tools.backtest_command)
+slo.app.command("simulate")(slo_tools.simulate_command)
+slo.app.command("test")(slo_tools.spec_tests)
+slo.app.command("attribution")(slo_tools.attribution)
 app.add_typer(slo.app, name="slo")
 app.command("demo")(demo.demo)
 app.command("gate")(gate.gate)

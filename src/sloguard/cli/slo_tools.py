@@ -11,20 +11,27 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from sloguard.slo._backtest import BacktestResult, HistoryFileError, backtest, compare, load_history
+from sloguard.slo._backtest import (
+    BacktestResult,
+    HistoryFileError,
+    backtest,
+    compare,
+    history_start,
+    load_history,
+)
 from sloguard.slo._budget import as_decimal
 from sloguard.slo._engine import select
 from sloguard.slo._model import SLODefinition, parse_duration
 from sloguard.slo._specload import SpecError, load_slo_files
 
-__all__ = ["attribution", "backspec_tests", "simulate_command", "spec_tests"]
+__all__ = ["attribution", "backtest_command", "simulate_command", "spec_tests"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 StoreOpt = Annotated[Path | None, typer.Option(help="SLI store (default sli.store_path).")]
@@ -85,10 +92,9 @@ def _history(
             _fail(str(exc))
     from sloguard.store import SQLiteStore, StoreError
 
-    longest = max((t.long_window for t in definition.alerting.tiers), default=timedelta(0))
     try:
         with SQLiteStore(_store_path(store, config)) as db:
-            return db.series(definition.name, start - longest // timedelta(minutes=1), end)
+            return db.series(definition.name, history_start(definition, start), end)
     except StoreError as exc:
         _fail(str(exc))
 
@@ -138,7 +144,7 @@ def _print_backtest(result: BacktestResult) -> None:
     console.print(periods)
 
 
-def backspec_tests(
+def backtest_command(
     spec: Annotated[list[Path], typer.Argument(help="Spec files or directories.")],
     slo: Annotated[str | None, typer.Option(help="SLO name (when the specs hold several).")] = None,
     against: Annotated[
@@ -179,9 +185,6 @@ def backspec_tests(
             table.add_row(key, str(diff["a"][key]), str(diff["b"][key]))
         table.add_row("missed incidents", str(diff["missed"]["a"]), str(diff["missed"]["b"]))
         Console().print(table)
-
-
-Shape = Literal["step", "spikes", "drift"]
 
 
 def simulate_command(
@@ -243,7 +246,7 @@ def spec_tests(
     except SpecTestError as exc:
         _fail(str(exc))
     if as_json:
-        rows = [{"name": r.name, "passed": r.passed, "failures": r.failures} for r in results]
+        rows = [{"name": r.name, "passed": r.passed, "failures": list(r.failures)} for r in results]
         typer.echo(json.dumps({"cases": rows}, indent=2))
     else:
         console = Console(soft_wrap=True)

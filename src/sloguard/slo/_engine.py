@@ -171,6 +171,3 @@ def select(
     if missing:
         raise KeyError(", ".join(missing))
     return [by_name[n] for n in names]
-
-
-_budgeting = engine_budgeting  # the name a few modules import; engine_budgeting is public
