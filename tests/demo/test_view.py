@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import math
 
@@ -72,7 +73,7 @@ def test_summary_shows_red_figures_slo_counts_and_both_totals() -> None:
         "40",
     ]
     assert cells(text, "/healthz")[4:7] == ["-", "-", "-"]
-    assert cells(text, "checkout-latency")[2:] == ["99.0%", "396", "400", "99.00%", "0%"]
+    assert cells(text, "checkout-latency")[2:] == ["99.0%", "396", "400", "99.00%", "0%", "-", "-"]
     assert "sent 40, answered 40, failed 0 | sloguard measured 40" in text
     assert "mismatch" not in text
 
@@ -94,3 +95,10 @@ def test_plain_view_prints_a_table_only_every_interval() -> None:
             printed.append(out.getvalue().count("RED per route"))
     assert not view.live
     assert printed == [0, 0, 0, 1, 1, 2]
+
+
+def test_slo_table_shows_burn_rate_and_firing_tiers() -> None:
+    console, out = plain_console()
+    row = SLORow("shop", "availability", 99.5, 90, 100, burn_5m=20.0, firing=("page-1h",))
+    DemoView(console).summary(dataclasses.replace(frame(final=True), slos=[row]))
+    assert cells(out.getvalue(), "shop")[-2:] == ["20.00", "page-1h"]

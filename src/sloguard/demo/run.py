@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from sloguard.demo.settings import demo_settings
 from sloguard.demo.shop import ShopConfig, build_shop
 from sloguard.demo.view import DemoFrame, DemoView, SLORow
 from sloguard.settings import Settings
+from sloguard.slo._budget import burn_rate
+from sloguard.slo._engine import definition_from_spec, evaluate
 from sloguard.store import SQLiteStore
 
 __all__ = ["DemoResult", "run_demo"]
@@ -149,6 +152,7 @@ class _Demo:
         self.plain_every_s = plain_every_s
         self.store = settings.sli.store_path
         self.slos = settings.sli.slos
+        self.service = settings.service.name
         self.stop = asyncio.Event()
         self.forced = False
         self.load_tasks: list[asyncio.Task[Any]] = []
@@ -315,12 +319,17 @@ class _Demo:
     def _slo_rows(
         self, start_minute: int, baseline: dict[str, tuple[int, int]]
     ) -> tuple[SLORow, ...]:
-        """This run's counts: the store's totals since the start, less what was there before."""
-        totals = self._read_store(start_minute, int(time.time()) // 60 + 1)
+        """This run's counts (store totals since the start, less what was there before),
+        with the SLO engine's view of now: the 5-minute burn rate and the firing tiers."""
+        now = datetime.now(UTC)
+        end_minute = int(now.timestamp()) // 60 + 1
+        totals = self._read_store(start_minute, end_minute)
+        engine = self._engine_view(now, end_minute)
         rows = []
         for slo in self.slos:
             good, total = totals[slo.name]
             before_good, before_total = baseline.get(slo.name, (0, 0))
+            burn, firing = engine.get(slo.name, (None, ()))
             rows.append(
                 SLORow(
                     name=slo.name,
@@ -328,9 +337,29 @@ class _Demo:
                     objective=slo.objective,
                     good=good - before_good,
                     total=total - before_total,
+                    burn_5m=burn,
+                    firing=firing,
                 )
             )
         return tuple(rows)
+
+    def _engine_view(
+        self, now: datetime, end_minute: int
+    ) -> dict[str, tuple[float | None, tuple[str, ...]]]:
+        """Per SLO: burn rate over the last 5 minutes and the tiers firing, from the store."""
+        view: dict[str, tuple[float | None, tuple[str, ...]]] = {}
+        with SQLiteStore(self.store) as store:
+            for slo in self.slos:
+                definition = definition_from_spec(slo, self.service)
+                longest = max(t.long_window for t in definition.alerting.tiers)
+                start = end_minute - int(longest.total_seconds()) // 60 - 1
+                series = store.series(slo.name, start, end_minute)
+                status = evaluate(definition, series, now)
+                good, total = store.totals(slo.name, end_minute - 5, end_minute)
+                burn = burn_rate(good, total, definition.target)
+                firing = tuple(t.tier.name for t in status.firing)
+                view[slo.name] = (None if burn is None else float(burn), firing)
+        return view
 
 
 def _title(app_url: str, metrics_url: str, store: Path, *, final: bool) -> str:

@@ -33,6 +33,10 @@ class SLORow:
     objective: float  # percent
     good: int
     total: int
+    #: burn rate over the last 5 minutes in the store (1.0 spends the budget exactly on time)
+    burn_5m: float | None = None
+    #: alert tiers the SLO engine finds firing now (page-1h, ticket-1d, ...)
+    firing: tuple[str, ...] = ()
 
     @property
     def sli(self) -> float | None:
@@ -111,8 +115,9 @@ def _slo_table(frame: DemoFrame, plain: bool) -> Table:
     )
     table.add_column("SLO")
     table.add_column("kind")
-    for name in ("objective", "good", "total", "SLI", "budget left"):
+    for name in ("objective", "good", "total", "SLI", "budget left", "burn 5m"):
         table.add_column(name, justify="right")
+    table.add_column("firing")
     for slo in frame.slos:
         style = {True: "green", False: "red", None: ""}[slo.met]
         table.add_row(
@@ -123,6 +128,8 @@ def _slo_table(frame: DemoFrame, plain: bool) -> Table:
             str(slo.total),
             Text(_percent(slo.sli), style=style),
             _percent(slo.budget_left, 0),
+            "-" if slo.burn_5m is None else f"{slo.burn_5m:.2f}",
+            Text(", ".join(slo.firing) or "-", style="bold red" if slo.firing else ""),
         )
     return table
 
