@@ -31,7 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-MODULES = ("observe", "e2e_wrk", "auth", "slo_backtest")
+MODULES = ("observe", "e2e_wrk", "auth", "slo_backtest", "slo_status")
 PACKAGES = (
     "sloguard",
     "starlette",
