@@ -104,3 +104,10 @@ def test_status_reads_the_store(tmp_path: Path) -> None:
     (row,) = json.loads(result.stdout)
     assert row["report"]["good"] == 29700
     assert row["report"]["total"] == 30000
+
+
+def test_status_from_an_unreachable_prometheus_exits_2_naming_it(tmp_path: Path) -> None:
+    args = ["slo", "status", "--slo", "web", "--prometheus", "http://127.0.0.1:9"]
+    result = runner.invoke(app, args, env=env(tmp_path / "sli.db"))
+    assert result.exit_code == 2
+    assert "http://127.0.0.1:9/api/v1/query_range" in result.output

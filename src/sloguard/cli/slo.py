@@ -74,21 +74,27 @@ def status(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Settings file.")] = None,
     store: Annotated[Path | None, typer.Option(help="SLI store (default sli.store_path).")] = None,
+    prometheus: Annotated[
+        str | None, typer.Option(help="Read the SLIs from this Prometheus instead of the store.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """SLI, budget, burn rate and firing tiers of each SLO, from the embedded store."""
+    """SLI, budget, burn rate and firing tiers of each SLO, from the store or Prometheus."""
     from datetime import UTC, datetime
 
     from sloguard.cli._slo_source import definitions, statuses
     from sloguard.settings import ConfigError, load_settings
     from sloguard.slo._budget import as_decimal
+    from sloguard.slo._prometheus import SourceError
     from sloguard.store import StoreError
 
     try:
         settings = load_settings(config)
         chosen = definitions(settings, spec or [], slo or [])
-        results = statuses(chosen, store or settings.sli.store_path, datetime.now(UTC))
-    except (ConfigError, SpecError, StoreError) as exc:
+        results = statuses(
+            chosen, store or settings.sli.store_path, datetime.now(UTC), prometheus=prometheus
+        )
+    except (ConfigError, SpecError, StoreError, SourceError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyError as exc:
