@@ -29,7 +29,8 @@ from typing import Any
 
 from rich.table import Table
 
-from sloguard.slo._alerting import DEFAULT_TIERS, iter_history, scan_history
+from sloguard.slo._alerting import DEFAULT_TIERS
+from sloguard.slo._history import iter_history, scan_history
 from sloguard.slo._windows import SeriesIndex
 
 __all__ = ["GOAL", "NAME", "history", "run", "tables"]

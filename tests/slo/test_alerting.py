@@ -16,16 +16,14 @@ from sloguard.slo._alerting import (
     AlertState,
     BurnRateTier,
     Evidence,
-    FiringInterval,
     LintLevel,
     Severity,
     TierReason,
     evaluate_tiers,
-    iter_history,
     lint_tiers,
-    scan_history,
     step,
 )
+from sloguard.slo._history import FiringInterval, iter_history, scan_history
 from sloguard.slo._windows import Exclusions, MinuteRange, SeriesIndex, datetime_of
 
 NINES3 = Fraction(999, 1000)

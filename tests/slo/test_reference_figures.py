@@ -9,10 +9,8 @@ from sloguard.slo._alerting import (
     DEFAULT_TIERS,
     AlertPhase,
     AlertState,
-    FiringInterval,
     evaluate_tiers,
     lint_tiers,
-    scan_history,
     step,
 )
 from sloguard.slo._budget import (
@@ -21,6 +19,7 @@ from sloguard.slo._budget import (
     time_to_exhaustion,
     total_outage_exhaustion,
 )
+from sloguard.slo._history import FiringInterval, scan_history
 from sloguard.slo._windows import SeriesIndex
 
 NINES3 = objective_from_percent("99.9")

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from sloguard.slo._alerting import evaluate_tiers, scan_history
+from sloguard.slo._alerting import evaluate_tiers
 from sloguard.slo._engine import engine_tiers
+from sloguard.slo._history import scan_history
 from sloguard.slo._model import (
     DEFAULT_TIERS,
     Alerting,

@@ -24,11 +24,11 @@ from sloguard.slo._alerting import (
     TierResult,
     evaluate_tiers,
     lint_tiers,
-    scan_history,
     step,
 )
 from sloguard.slo._budget import BudgetReport, budget_report, burn_rate, time_to_exhaustion
 from sloguard.slo._engine import SLOStatus, definition_from_spec, evaluate
+from sloguard.slo._history import scan_history
 from sloguard.slo._model import SLODefinition, parse_duration, to_selector
 from sloguard.slo._specload import SpecError, load_slo_files, validate_paths
 from sloguard.slo._windows import CalendarWindow, MaintenanceWindow, RollingWindow

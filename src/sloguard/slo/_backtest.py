@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from sloguard.slo import _model as model
-from sloguard.slo._alerting import BurnRateTier, Severity, TierHistory, scan_history
+from sloguard.slo._alerting import BurnRateTier, Severity
 from sloguard.slo._budget import BudgetReport, period_reports
 from sloguard.slo._engine import engine_budgeting, engine_tiers, engine_window
+from sloguard.slo._history import TierHistory, scan_history
 from sloguard.slo._windows import (
     Bucket,
     CalendarUnit,

@@ -22,8 +22,9 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any, Final
 
-from sloguard.slo._alerting import BurnRateTier, scan_history
+from sloguard.slo._alerting import BurnRateTier
 from sloguard.slo._backtest import TierTiming, tier_timings
+from sloguard.slo._history import scan_history
 from sloguard.slo._windows import Bucket, minutes_in
 
 __all__ = [

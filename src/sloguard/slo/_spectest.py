@@ -37,9 +37,9 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from sloguard.slo._alerting import scan_history
 from sloguard.slo._backtest import _period
 from sloguard.slo._engine import engine_tiers, engine_window, evaluate
+from sloguard.slo._history import scan_history
 from sloguard.slo._model import SLODefinition, parse_duration
 from sloguard.slo._simulate import Segment, segments_series
 from sloguard.slo._specload import SpecError, load_slo_files
