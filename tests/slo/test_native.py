@@ -34,7 +34,7 @@ from sloguard.slo._model import (
     parse_duration,
     to_selector,
 )
-from sloguard.slo._native import dumps_native
+from sloguard.slo._native_dump import dumps_native
 from sloguard.slo._specload import load_slo_files, validate_paths
 from sloguard.slo.spec import SLOKind, SLOSpec
 
