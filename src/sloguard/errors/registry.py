@@ -35,6 +35,12 @@ REGISTRY: dict[str, ErrorCode] = {
         ErrorCode("ADM_400", 400, "Invalid admin request"),
         ErrorCode("ADM_404", 404, "Unknown admin endpoint"),
         ErrorCode("ADM_405", 405, "Method not allowed on admin endpoint"),
+        ErrorCode("BRK_503", 503, "Circuit breaker open"),
+        ErrorCode("RATE_429", 429, "Rate limit exceeded"),
+        ErrorCode("RATE_503", 503, "Rate limit cannot be checked"),
+        ErrorCode("SHED_101", 503, "Server at its concurrency limit"),
+        ErrorCode("SHED_102", 503, "Server at its adaptive concurrency limit"),
+        ErrorCode("SHED_201", 503, "Server under memory pressure"),
     )
 }
 

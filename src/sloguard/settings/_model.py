@@ -6,8 +6,11 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from sloguard.settings._base import LOOPBACK, Ratio, _Section
+from sloguard.settings._inject import InjectSettings
+from sloguard.settings._resilience import ResilienceSettings
 from sloguard.slo.spec import SLOSpec
 
 __all__ = [
@@ -28,7 +31,6 @@ __all__ = [
     "TracingSettings",
 ]
 
-Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 
 DEFAULT_REDACTED_HEADERS = (
     "authorization",
@@ -54,11 +56,6 @@ DEFAULT_REDACTED_QUERY = (
     "signature",
     "token",
 )
-LOOPBACK = ("127.0.0.0/8", "::1/128")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServiceSettings(_Section):
@@ -281,3 +278,5 @@ class Settings(_Section):
     context: ContextSettings = ContextSettings()
     admin: AdminSettings = AdminSettings()
     auth: AuthSettings = AuthSettings()
+    resilience: ResilienceSettings = ResilienceSettings()
+    inject: InjectSettings = InjectSettings()

@@ -1,0 +1,1 @@
+"""Zero-code instrumentation: the `sloguard run` bootstrap, import hooks, AST rewriting, live probes."""

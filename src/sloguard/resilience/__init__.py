@@ -1,0 +1,1 @@
+"""Circuit breakers, rate limits and load shedding; state shared across instances through Redis."""
