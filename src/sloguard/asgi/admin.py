@@ -22,7 +22,7 @@ from sloguard.asgi._types import Receive, Scope, Send
 from sloguard.context import new_request_id
 from sloguard.errors import lookup, problem_body, problem_response_headers
 from sloguard.settings import AdminSettings
-from sloguard.settings._model import Ratio
+from sloguard.settings._base import Ratio
 from sloguard.telemetry.sampling import RouteRatioSampler, SamplingConfig
 
 __all__ = ["AdminEndpoints"]

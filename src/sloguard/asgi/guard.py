@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
+from sloguard.asgi._marker import GUARDED_MARKER, is_guarded, mark_guarded
 from sloguard.asgi._routes import endpoints_from_app, templates_from_app
 from sloguard.asgi._stack import Stack
 from sloguard.asgi._types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +28,7 @@ from sloguard.asgi.observe import ObserveMiddleware
 from sloguard.settings import Settings, load_settings
 from sloguard.telemetry.tracing import sampling_config
 
-__all__ = ["Guard", "guard"]
+__all__ = ["GUARDED_MARKER", "Guard", "guard", "is_guarded", "mark_guarded"]
 
 log = logging.getLogger("sloguard")
 
@@ -48,6 +49,7 @@ class Guard:
         self.settings = settings if settings is not None else load_settings(settings_path)
         self._settings_path = settings_path
         self.wrapped = app
+        mark_guarded(app)
         cfg = self.settings
         self.stack = Stack(
             cfg,

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from prometheus_client import CollectorRegistry
 
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
+from sloguard.asgi._marker import mark_guarded
 from sloguard.asgi._observer import Observation, Observer
 from sloguard.asgi._stack import Stack
 from sloguard.settings import Settings, load_settings
@@ -93,6 +94,7 @@ class WSGIGuard:
     ) -> None:
         self.settings = cfg = settings if settings is not None else load_settings(settings_path)
         self.wrapped = app
+        mark_guarded(app)
         self.stack = Stack(
             cfg, flask_templates(app), registry=registry, span_processors=span_processors
         )
