@@ -153,6 +153,12 @@ class AdaptiveSettings(_Section):
     initial_limit: Annotated[int, Field(ge=1)] = 20
     min_limit: Annotated[int, Field(ge=1)] = 4
     max_limit: Annotated[int, Field(ge=1)] = 1000
+    #: gradient2: how much the short-term latency may exceed the long-term one
+    tolerance: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 1.5
+    #: aimd: the factor applied to the limit on a drop
+    backoff_ratio: Annotated[float, Field(ge=0.5, lt=1.0)] = 0.9
+    #: aimd: a request slower than this counts as a drop
+    timeout_s: Seconds = 5.0
 
     @model_validator(mode="after")
     def _ordered(self) -> AdaptiveSettings:
@@ -170,6 +176,13 @@ class MemoryGuardSettings(_Section):
     #: with neither cgroup v2 nor v1 limits: process RSS against this many bytes
     limit_bytes: Annotated[int, Field(ge=1)] | None = None
     interval_s: Seconds = 0.5
+    #: how far ahead the growth rate is projected when lowering the threshold
+    horizon_s: Seconds = 30.0
+    #: once shedding starts, it lasts at least this long
+    min_shed_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
+    retry_after_s: Seconds = 5.0
+    #: usage is the working set (minus inactive file cache), as the OOM killer sees it
+    working_set: bool = True
     #: requests of this priority and above are never shed by the memory guard
     keep_priority: PriorityName = "high"
 
@@ -188,6 +201,9 @@ class ShedSettings(_Section):
     #: route template glob -> priority class; first match wins, else ``default_priority``
     priorities: dict[str, PriorityName] = Field(default_factory=dict)
     default_priority: PriorityName = "normal"
+    #: the share of each limit a class may fill: as load rises, low is shed first
+    shares: dict[PriorityName, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    retry_after_s: Seconds = 1.0
     adaptive: AdaptiveSettings = AdaptiveSettings()
     memory: MemoryGuardSettings = MemoryGuardSettings()
 
