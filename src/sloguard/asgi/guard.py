@@ -1,11 +1,12 @@
 """``guard(app, settings)``: build the sloguard stack around an ASGI app.
 
-The stack today is the observe layer (traces, RED metrics, JSON logs, SLI
-recording) plus the ``/metrics`` and admin endpoints; the protection layers
-(auth, limits, breakers, shedding) slot in between observe and the app as
-their issues land. Guarding an app twice returns the first guard, so an app
-that calls ``guard()`` itself and also runs under ``sloguard run`` is
-instrumented once.
+The stack is the observe layer (traces, RED metrics, JSON logs, SLI
+recording), the ``/metrics`` and admin endpoints, and the protection layers
+between observe and the app: load shedding, rate limits, auth, inbound
+breakers (see ``_resilience_stack`` for their order). Guarding an app twice
+returns the first guard, and a guard marks the app it wraps, so an app that
+calls ``guard()`` itself and also runs under ``sloguard run`` is instrumented
+once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
 from sloguard.asgi._marker import GUARDED_MARKER, is_guarded, mark_guarded
+from sloguard.asgi._resilience_stack import ResilienceLayer
 from sloguard.asgi._routes import endpoints_from_app, templates_from_app
 from sloguard.asgi._stack import Stack
 from sloguard.asgi._types import ASGIApp, Message, Receive, Scope, Send
@@ -76,14 +78,20 @@ class Guard:
         )
         self._excluded = frozenset(cfg.metrics.exclude_paths)
         self.auth: AuthLayer | None = None
+        self.resilience: ResilienceLayer | None = None
         inner: ASGIApp = app
+        if cfg.resilience.enabled:
+            self.resilience = ResilienceLayer(cfg.resilience, self.registry)
+            inner = self.resilience.inner(inner)
         if cfg.auth.enabled:
             self.auth = AuthLayer(
                 cfg.auth,
                 self.registry,
                 route_permissions=permissions_from_routes(endpoints_from_app(app)),
             )
-            inner = self.auth.asgi(app)
+            inner = self.auth.asgi(inner)
+        if self.resilience is not None:
+            inner = self.resilience.outer(inner)
         self.app = ObserveMiddleware(inner, self.observer)
 
     def _serve_metrics_port(self, cfg: Settings) -> None:
@@ -128,11 +136,16 @@ class Guard:
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
             kind = message["type"]
-            if kind == "lifespan.startup.complete" and self.auth is not None:
-                await self.auth.start()
+            if kind == "lifespan.startup.complete":
+                if self.auth is not None:
+                    await self.auth.start()
+                if self.resilience is not None:
+                    await self.resilience.start()
             elif kind in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
                 if self.auth is not None:
                     await self.auth.aclose()
+                if self.resilience is not None:
+                    await self.resilience.aclose()
                 self.close()
             await send(message)
 
@@ -191,6 +204,8 @@ class Guard:
         """Flush SLI counts and spans, release resources. Idempotent."""
         if self.auth is not None:
             self.auth.close()
+        if self.resilience is not None:
+            self.resilience.close()
         self.stack.close()
         server, self._metrics_server = self._metrics_server, None
         if server is not None:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sloguard.resilience._priority import PriorityShares
 from sloguard.settings._base import LOOPBACK, Ratio, _Section
 
 __all__ = [
@@ -206,6 +207,12 @@ class ShedSettings(_Section):
     retry_after_s: Seconds = 1.0
     adaptive: AdaptiveSettings = AdaptiveSettings()
     memory: MemoryGuardSettings = MemoryGuardSettings()
+
+    @field_validator("shares")
+    @classmethod
+    def _shares_ordered(cls, value: dict[str, float]) -> dict[str, float]:
+        PriorityShares.from_mapping(value)  # a lower class may not get a larger share
+        return value
 
 
 class ResilienceSettings(_Section):

@@ -1,0 +1,53 @@
+"""The protection layers of the guard, built from ``settings.resilience``.
+
+Where each sits in the request flow (outermost first)::
+
+    observe → shed → rate limits keyed without a principal → auth
+            → rate limits keyed by principal or tenant → inbound breakers → app
+
+Shedding comes first so an overloaded service refuses with the least work;
+limits keyed by client IP, route or header run before auth so a flood of bad
+tokens is limited too; limits keyed by principal or tenant need auth's answer
+and run after it; breakers wrap the application itself.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from sloguard.asgi._shed_layer import ShedMiddleware, build_shedder, shedding_configured
+from sloguard.asgi._types import ASGIApp
+from sloguard.resilience._shedder import LoadShedder
+from sloguard.settings._resilience import ResilienceSettings
+
+__all__ = ["ResilienceLayer"]
+
+
+class ResilienceLayer:
+    """The protection parts for one guarded app; ``outer``/``inner`` wrap it."""
+
+    def __init__(self, settings: ResilienceSettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.shedder: LoadShedder | None = (
+            build_shedder(settings.shedding) if shedding_configured(settings.shedding) else None
+        )
+
+    def inner(self, app: ASGIApp) -> ASGIApp:
+        """The layers that run after auth (they may read the principal)."""
+        return app
+
+    def outer(self, app: ASGIApp) -> ASGIApp:
+        """The layers that run before auth."""
+        if self.shedder is not None:
+            app = ShedMiddleware(app, self.shedder, self.settings.shedding, self.registry)
+        return app
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        return None
