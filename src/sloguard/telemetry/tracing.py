@@ -14,6 +14,9 @@ a root span *in that trace*. The generator hands out the requested id once
 
 from __future__ import annotations
 
+import os
+import random
+import weakref
 from contextvars import ContextVar
 
 from opentelemetry import trace
@@ -24,7 +27,8 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import INVALID_SPAN_ID, INVALID_TRACE_ID
 
 from sloguard.settings import ServiceSettings, TracingSettings
 from sloguard.telemetry.sampling import RouteRatioSampler, SamplingConfig
@@ -49,15 +53,49 @@ class MissingExtraError(RuntimeError):
         super().__init__(f"{feature} needs the '{extra}' extra: pip install 'sloguard[{extra}]'")
 
 
-class ForcedTraceIdGenerator(RandomIdGenerator):
-    """Random ids, except a trace id requested through :meth:`force_next`."""
+_GENERATORS: weakref.WeakSet[ForcedTraceIdGenerator] = weakref.WeakSet()
+
+
+def _reseed_after_fork() -> None:
+    for generator in list(_GENERATORS):
+        generator.reseed()
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+class ForcedTraceIdGenerator(IdGenerator):
+    """Random ids, except a trace id requested through :meth:`force_next`.
+
+    The ids come from a private generator, reseeded from ``os.urandom`` in
+    each forked child: the SDK's own ``RandomIdGenerator`` draws from the
+    global ``random`` module, so tracing would change the sequence an
+    application gets after ``random.seed()`` (and a forked worker would repeat
+    its parent's ids).
+    """
+
+    def __init__(self) -> None:
+        self._rng = random.Random(os.urandom(32))
+        _GENERATORS.add(self)
+
+    def reseed(self) -> None:
+        self._rng.seed(os.urandom(32))
+
+    def generate_span_id(self) -> int:
+        span_id = self._rng.getrandbits(64)
+        while span_id == INVALID_SPAN_ID:
+            span_id = self._rng.getrandbits(64)
+        return span_id
 
     def generate_trace_id(self) -> int:
         forced = _forced_trace_id.get()
         if forced:
             _forced_trace_id.set(0)
             return forced
-        return super().generate_trace_id()
+        trace_id = self._rng.getrandbits(128)
+        while trace_id == INVALID_TRACE_ID:
+            trace_id = self._rng.getrandbits(128)
+        return trace_id
 
     @staticmethod
     def force_next(trace_id: int) -> None:

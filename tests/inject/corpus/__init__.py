@@ -1,0 +1,1 @@
+"""Tricky modules the AST rewrite must leave working: each is imported with every def traced."""
