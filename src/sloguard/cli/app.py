@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, gate, serve, slo, slo_rules, slo_tools
+from sloguard.cli import auth, config, demo, gate, probe, serve, slo, slo_rules, slo_tools
 
 __all__ = ["app", "main"]
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(auth.app, name="auth")
+app.add_typer(probe.app, name="probe")
 slo.app.command("rules")(slo_rules.rules)
 slo.app.command("backtest")(slo_tools.backtest_command)
 slo.app.command("simulate")(slo_tools.simulate_command)
