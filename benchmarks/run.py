@@ -31,7 +31,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-MODULES = ("observe", "e2e_wrk", "auth", "slo_backtest", "slo_status")
+MODULES = (
+    "observe",
+    "e2e_wrk",
+    "auth",
+    "slo_backtest",
+    "slo_status",
+    "shedding",
+    "inject_overhead",
+    "probes",
+)
 PACKAGES = (
     "sloguard",
     "starlette",
