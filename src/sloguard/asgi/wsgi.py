@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
@@ -91,12 +91,17 @@ class WSGIGuard:
         settings_path: str | Path | None = None,
         registry: CollectorRegistry | None = None,
         span_processors: Sequence[SpanProcessor] = (),
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings = cfg = settings if settings is not None else load_settings(settings_path)
         self.wrapped = app
         mark_guarded(app)
         self.stack = Stack(
-            cfg, flask_templates(app), registry=registry, span_processors=span_processors
+            cfg,
+            flask_templates(app),
+            registry=registry,
+            span_processors=span_processors,
+            tracer_provider=tracer_provider,
         )
         self.registry = self.stack.registry
         self.metrics = self.stack.metrics
