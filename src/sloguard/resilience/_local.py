@@ -1,0 +1,161 @@
+"""The in-memory breaker backend: one process's breaker, shared by its threads and tasks.
+
+:class:`LocalBreaker` drives a :class:`~sloguard.resilience._core.BreakerCore`:
+it reads the clock, serialises state updates with a ``threading.Lock`` and
+runs listeners. The lock is held only while the core updates its counters --
+never during the protected call, so a slow dependency does not serialise its
+callers (pybreaker holds its lock around the call) -- and listeners run after
+it is released, so a listener may read the breaker without deadlocking.
+
+The closed-state hot path is what every protected call pays: ``admit`` reads
+one attribute (the core's shared closed-state admission) without the lock;
+``record`` is one lock acquire and a few integer adds, plus one clock read
+when a window strategy is enabled (with only ``consecutive_failures``, a
+success needs no time at all). A call
+admitted just before another thread trips the breaker carries the old
+episode, so its outcome is dropped as if it had been admitted before the
+trip. The lock is a plain ``threading.Lock`` held for microseconds with no
+``await`` inside, so the same breaker serves threads and asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+
+from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
+from sloguard.resilience._core import BreakerCore, BreakerSnapshot
+from sloguard.resilience._types import (
+    Admission,
+    BreakerPolicy,
+    BreakerState,
+    Listener,
+    Outcome,
+    Transition,
+)
+
+__all__ = ["LocalBreaker"]
+
+FAILURE = Outcome.FAILURE
+
+logger = logging.getLogger("sloguard.resilience")
+
+
+class LocalBreaker:
+    """An in-memory :class:`~sloguard.resilience._types.BreakerBackend`."""
+
+    __slots__ = (
+        "_acquire",
+        "_clock",
+        "_core",
+        "_listeners",
+        "_lock",
+        "_monotonic",
+        "_record",
+        "_release",
+        "_windowed",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        policy: BreakerPolicy | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        import threading
+
+        self._core = BreakerCore(name, policy or BreakerPolicy(), rng=rng)
+        self._clock = clock
+        self._monotonic = clock.monotonic
+        self._lock = threading.Lock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
+        self._record = self._core.record
+        self._windowed = self._core.windowed
+        self._listeners: tuple[Listener, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def policy(self) -> BreakerPolicy:
+        return self._core.policy
+
+    @property
+    def state(self) -> BreakerState:
+        return self._core.state
+
+    @property
+    def core(self) -> BreakerCore:
+        """The state machine (read it under no lock only for a rough look; see ``snapshot``)."""
+        return self._core
+
+    def admit(self) -> Admission:
+        admission = self._core.closed_admission
+        if admission is not None:
+            return admission
+        now = self._monotonic()
+        with self._lock:
+            admission, transition = self._core.admit(now)
+        if transition is not None:
+            self._emit(transition)
+        return admission
+
+    async def admit_async(self) -> Admission:
+        return self.admit()
+
+    def record(self, admission: Admission, outcome: Outcome, duration_s: float) -> None:
+        # Without a window strategy only a failure can need the time (to open).
+        now = self._monotonic() if self._windowed or outcome is FAILURE else 0.0
+        # acquire/release, not ``with``: a third of the cost on the hot path (measured)
+        self._acquire()
+        try:
+            transition = self._record(admission, outcome, duration_s, now)
+        finally:
+            self._release()
+        if transition is not None:
+            self._emit(transition)
+
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def force_open(self) -> None:
+        now = self._monotonic()
+        with self._lock:
+            transition = self._core.force_open(now)
+        if transition is not None:
+            self._emit(transition)
+
+    def reset(self) -> None:
+        now = self._monotonic()
+        with self._lock:
+            transition = self._core.reset(now)
+        if transition is not None:
+            self._emit(transition)
+
+    def snapshot(self) -> BreakerSnapshot:
+        now = self._monotonic()
+        with self._lock:
+            return self._core.snapshot(now)
+
+    def _emit(self, transition: Transition) -> None:
+        stamped = dataclasses.replace(transition, at=self._clock.wall())
+        for listener in self._listeners:
+            try:
+                listener(stamped)
+            except Exception:
+                logger.exception(
+                    "breaker listener %r failed on %s -> %s",
+                    listener,
+                    stamped.old.value,
+                    stamped.new.value,
+                    extra={"breaker": stamped.name},
+                )
+
+    def __repr__(self) -> str:
+        return f"LocalBreaker({self._core.name!r}, state={self._core.state.value})"
