@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from sloguard.asgi._breaker_layer import BreakerMiddleware, InboundBreakers
 from sloguard.asgi._shed_layer import ShedMiddleware, build_shedder, shedding_configured
 from sloguard.asgi._types import ASGIApp
 from sloguard.resilience._shedder import LoadShedder
@@ -32,9 +33,14 @@ class ResilienceLayer:
         self.shedder: LoadShedder | None = (
             build_shedder(settings.shedding) if shedding_configured(settings.shedding) else None
         )
+        self.breakers: InboundBreakers | None = (
+            InboundBreakers(settings, registry) if settings.breakers else None
+        )
 
     def inner(self, app: ASGIApp) -> ASGIApp:
         """The layers that run after auth (they may read the principal)."""
+        if self.breakers is not None:
+            app = BreakerMiddleware(app, self.breakers)
         return app
 
     def outer(self, app: ASGIApp) -> ASGIApp:
@@ -50,4 +56,5 @@ class ResilienceLayer:
         self.close()
 
     def close(self) -> None:
-        return None
+        if self.breakers is not None:
+            self.breakers.close()
