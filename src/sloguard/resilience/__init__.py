@@ -1,1 +1,124 @@
-"""Circuit breakers, rate limits and load shedding; state shared across instances through Redis."""
+"""Circuit breakers, rate limits and load shedding; state shared across
+instances through Redis.
+
+Sans-I/O cores (``BreakerCore``, GCRA and sliding-window limits, adaptive
+concurrency limits, memory pressure) take the time and events and return
+decisions; backends keep state in this process or in Redis; the user API
+(``CircuitBreaker``, the httpx transports) and the guard's ASGI layers are
+thin drivers around them. Exceptions::
+
+    SloguardHTTPError (sloguard.errors)
+     └── BreakerOpenError            code BRK_503, retry_after_s
+          └── HTTPBreakerOpenError   also an httpx.TransportError
+
+The Redis-backed classes import ``redis`` (the ``sloguard[redis]`` extra) only
+when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sloguard.resilience._adaptive import (
+    AdaptiveConcurrencyLimiter,
+    AIMDLimit,
+    Gradient2Limit,
+    LimitAlgorithm,
+)
+from sloguard.resilience._breaker import BreakerOpenError, BreakerRegistry, CircuitBreaker
+from sloguard.resilience._breaker_metrics import BreakerMetrics
+from sloguard.resilience._cgroup import (
+    CgroupV1Reader,
+    CgroupV2Reader,
+    MemoryReader,
+    MemoryReading,
+    ProcessRSSReader,
+    detect_memory_source,
+)
+from sloguard.resilience._classify import FailureClassifier
+from sloguard.resilience._clock import SYSTEM_CLOCK, Clock, ManualClock
+from sloguard.resilience._concurrency import ConcurrencyLimiter
+from sloguard.resilience._core import BreakerCore, BreakerSnapshot
+from sloguard.resilience._local import LocalBreaker
+from sloguard.resilience._memory_guard import MemoryGuard, MemoryPolicy, MemoryState
+from sloguard.resilience._priority import Priority, PriorityShares, ShedDecision, ShedReason
+from sloguard.resilience._shedder import LoadShedder, ShedCollector, ShedStats, ShedToken
+from sloguard.resilience._transport import (
+    AsyncBreakerTransport,
+    BreakerTransport,
+    HTTPBreakerOpenError,
+)
+from sloguard.resilience._types import (
+    Admission,
+    BreakerBackend,
+    BreakerPolicy,
+    BreakerState,
+    Listener,
+    Outcome,
+    Transition,
+)
+
+if TYPE_CHECKING:
+    from sloguard.resilience._redis_breaker import RedisBreakerBackend
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "AIMDLimit",
+    "AdaptiveConcurrencyLimiter",
+    "Admission",
+    "AsyncBreakerTransport",
+    "BreakerBackend",
+    "BreakerCore",
+    "BreakerMetrics",
+    "BreakerOpenError",
+    "BreakerPolicy",
+    "BreakerRegistry",
+    "BreakerSnapshot",
+    "BreakerState",
+    "BreakerTransport",
+    "CgroupV1Reader",
+    "CgroupV2Reader",
+    "CircuitBreaker",
+    "Clock",
+    "ConcurrencyLimiter",
+    "FailureClassifier",
+    "Gradient2Limit",
+    "HTTPBreakerOpenError",
+    "LimitAlgorithm",
+    "Listener",
+    "LoadShedder",
+    "LocalBreaker",
+    "ManualClock",
+    "MemoryGuard",
+    "MemoryPolicy",
+    "MemoryReader",
+    "MemoryReading",
+    "MemoryState",
+    "Outcome",
+    "Priority",
+    "PriorityShares",
+    "ProcessRSSReader",
+    "RedisBreakerBackend",
+    "ShedCollector",
+    "ShedDecision",
+    "ShedReason",
+    "ShedStats",
+    "ShedToken",
+    "Transition",
+    "detect_memory_source",
+]
+
+_LAZY = {
+    "RedisBreakerBackend": "sloguard.resilience._redis_breaker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sloguard.resilience' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

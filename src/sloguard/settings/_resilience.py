@@ -11,11 +11,11 @@ the field's name.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sloguard.resilience._priority import PriorityShares
 from sloguard.settings._base import LOOPBACK, Ratio, _Section
 
 __all__ = [
@@ -211,7 +211,15 @@ class ShedSettings(_Section):
     @field_validator("shares")
     @classmethod
     def _shares_ordered(cls, value: dict[str, float]) -> dict[str, float]:
-        PriorityShares.from_mapping(value)  # a lower class may not get a larger share
+        # the defaults of sloguard.resilience.PriorityShares; a lower class may
+        # never get a larger share than a higher one
+        shares = {"low": 0.5, "normal": 0.8, "high": 0.95, "critical": 1.0} | value
+        order = ("low", "normal", "high", "critical")
+        for lower, higher in itertools.pairwise(order):
+            if shares[higher] < shares[lower]:
+                raise ValueError(
+                    f"priority share {higher!r}: must not be below the share of {lower!r}"
+                )
         return value
 
 
