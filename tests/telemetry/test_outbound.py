@@ -131,3 +131,19 @@ def test_instrumented_default_transport_traces_and_propagates(tracing) -> None: 
     (client_span,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
     assert parse_traceparent(seen[0])[1] == client_span.context.span_id
     assert client_span.attributes["http.response.status_code"] == 204
+
+
+def test_calls_made_while_instrumentation_is_suppressed_are_not_traced(tracing) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry import context
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+    provider, exporter = tracing
+    transport = TracedTransport(httpx.MockTransport(echo_headers), tracer=provider.get_tracer("t"))
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        with httpx.Client(transport=transport) as client:
+            sent = client.get("http://collector.test/v1/traces").json()
+    finally:
+        context.detach(token)
+    assert "traceparent" not in sent
+    assert exporter.get_finished_spans() == ()

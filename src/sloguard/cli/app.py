@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sloguard import __version__
-from sloguard.cli import auth, config, demo, gate, probe, serve, slo, slo_rules, slo_tools
+from sloguard.cli import auth, config, demo, gate, probe, run, serve, slo, slo_rules, slo_tools
 
 __all__ = ["app", "main"]
 
@@ -28,6 +28,7 @@ app.add_typer(slo.app, name="slo")
 app.command("demo")(demo.demo)
 app.command("gate")(gate.gate)
 app.command("serve")(serve.serve)
+run.register(app)
 
 
 @app.command("version")

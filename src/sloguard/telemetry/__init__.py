@@ -14,17 +14,21 @@ Exceptions::
     MissingExtraError    an optional integration was asked for without its extra
 """
 
+from typing import TYPE_CHECKING, Any
+
 from sloguard.telemetry.logging import JsonFormatter, Redactor, configure_logging
 from sloguard.telemetry.metrics import HTTPMetrics
-from sloguard.telemetry.outbound import (
-    AsyncTracedTransport,
-    TracedTransport,
-    instrument_httpx,
-    uninstrument_httpx,
-)
 from sloguard.telemetry.propagation import IncomingTrace, extract, inject
 from sloguard.telemetry.sampling import RouteRatioSampler, SamplingConfig
 from sloguard.telemetry.tracing import MissingExtraError, build_tracer_provider
+
+if TYPE_CHECKING:
+    from sloguard.telemetry.outbound import (
+        AsyncTracedTransport,
+        TracedTransport,
+        instrument_httpx,
+        uninstrument_httpx,
+    )
 
 __all__ = [
     "AsyncTracedTransport",
@@ -43,3 +47,19 @@ __all__ = [
     "instrument_httpx",
     "uninstrument_httpx",
 ]
+
+#: the httpx integration is imported on first use: an application that never
+#: imports httpx does not get it loaded by sloguard
+_OUTBOUND = frozenset(
+    {"AsyncTracedTransport", "TracedTransport", "instrument_httpx", "uninstrument_httpx"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _OUTBOUND:
+        raise AttributeError(f"module 'sloguard.telemetry' has no attribute {name!r}")
+    from sloguard.telemetry import outbound
+
+    value = getattr(outbound, name)
+    globals()[name] = value
+    return value

@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from sloguard.telemetry.logging import Redactor
@@ -63,6 +65,10 @@ class _ClientSpans:
         return self._tracer or trace.get_tracer(_TRACER_NAME)
 
     def start(self, request: httpx.Request) -> trace.Span:
+        if otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            # an exporter's own calls (OpenTelemetry suppresses instrumentation
+            # while it exports): tracing them would feed spans back forever
+            return trace.INVALID_SPAN
         url = request.url
         query = url.query.decode("ascii", "replace")
         full = str(url.copy_with(query=None, fragment=None))

@@ -1,0 +1,3 @@
+from tests.inject.apps.starlette_app import main
+
+main()

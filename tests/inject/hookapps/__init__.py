@@ -1,0 +1,1 @@
+"""Applications, servers and an installation harness for the framework-hook tests."""
