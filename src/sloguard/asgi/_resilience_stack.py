@@ -16,6 +16,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from sloguard.asgi._breaker_layer import BreakerMiddleware, InboundBreakers
+from sloguard.asgi._limit_layer import LimitMiddleware, RateLimits
 from sloguard.asgi._shed_layer import ShedMiddleware, build_shedder, shedding_configured
 from sloguard.asgi._types import ASGIApp
 from sloguard.resilience._shedder import LoadShedder
@@ -36,15 +37,22 @@ class ResilienceLayer:
         self.breakers: InboundBreakers | None = (
             InboundBreakers(settings, registry) if settings.breakers else None
         )
+        self.limits: RateLimits | None = (
+            RateLimits(settings, registry) if settings.rate_limits else None
+        )
 
     def inner(self, app: ASGIApp) -> ASGIApp:
         """The layers that run after auth (they may read the principal)."""
         if self.breakers is not None:
             app = BreakerMiddleware(app, self.breakers)
+        if self.limits is not None and self.limits.after is not None:
+            app = LimitMiddleware(app, self.limits, self.limits.after)
         return app
 
     def outer(self, app: ASGIApp) -> ASGIApp:
         """The layers that run before auth."""
+        if self.limits is not None and self.limits.before is not None:
+            app = LimitMiddleware(app, self.limits, self.limits.before)
         if self.shedder is not None:
             app = ShedMiddleware(app, self.shedder, self.settings.shedding, self.registry)
         return app
@@ -53,6 +61,8 @@ class ResilienceLayer:
         return None
 
     async def aclose(self) -> None:
+        if self.limits is not None:
+            await self.limits.aclose()
         self.close()
 
     def close(self) -> None:

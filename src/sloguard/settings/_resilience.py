@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sloguard.settings._base import LOOPBACK, Ratio, _Section
+from sloguard.settings._base import Ratio, _Section
 
 __all__ = [
     "AdaptiveSettings",
@@ -105,12 +105,14 @@ class OutboundBreakerSettings(_TripSettings):
 
 
 class ClientIPSettings(_Section):
-    """Who the client is behind proxies: headers are believed only through
-    ``trusted_hops`` proxies whose addresses are in ``trusted_proxies``."""
+    """Who the client is behind proxies. By default the peer address, and no
+    header is believed; ``trusted_hops`` (take the N-th address from the right
+    of the header) or ``trusted_proxies`` (walk left while the address is one
+    of these networks, starting only when the peer is) say otherwise."""
 
     header: Literal["forwarded", "x-forwarded-for"] = "x-forwarded-for"
     trusted_hops: Annotated[int, Field(ge=0, le=16)] = 0
-    trusted_proxies: tuple[str, ...] = LOOPBACK
+    trusted_proxies: tuple[str, ...] = ()
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -125,7 +127,7 @@ class ClientIPSettings(_Section):
 
 class RateLimitSettings(_Section):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    #: ip, principal, tenant, route, or header:<name>
+    #: ip, principal, tenant, route, method, global, or header:<name>
     key: str = "ip"
     limit: Annotated[int, Field(ge=1)]
     period_s: Seconds = 60.0
@@ -141,11 +143,11 @@ class RateLimitSettings(_Section):
     @field_validator("key")
     @classmethod
     def _key(cls, value: str) -> str:
-        if value in {"ip", "principal", "tenant", "route"}:
+        if value in {"ip", "principal", "tenant", "route", "method", "global"}:
             return value
         if value.startswith("header:") and len(value) > len("header:"):
             return "header:" + value[len("header:") :].lower()
-        raise ValueError("must be ip, principal, tenant, route or header:<name>")
+        raise ValueError("must be ip, principal, tenant, route, method, global or header:<name>")
 
 
 class AdaptiveSettings(_Section):
@@ -230,6 +232,8 @@ class ResilienceSettings(_Section):
     breakers: tuple[BreakerSettings, ...] = ()
     outbound: OutboundBreakerSettings = OutboundBreakerSettings()
     rate_limits: tuple[RateLimitSettings, ...] = ()
+    #: keys the in-memory limiter keeps (least recently used go first when full)
+    limiter_max_keys: Annotated[int, Field(ge=1)] = 100_000
     shedding: ShedSettings = ShedSettings()
 
     @model_validator(mode="after")
