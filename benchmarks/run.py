@@ -37,9 +37,13 @@ MODULES = (
     "auth",
     "slo_backtest",
     "slo_status",
+    "breaker",
+    "breaker_shared",
+    "limiter",
     "shedding",
     "inject_overhead",
     "probes",
+    "inject_wrk",
 )
 PACKAGES = (
     "sloguard",
@@ -56,6 +60,13 @@ PACKAGES = (
     "PyJWT",
     "cryptography",
     "casbin",
+    "pybreaker",
+    "aiobreaker",
+    "purgatory",
+    "limits",
+    "redis",
+    "opentelemetry-distro",
+    "opentelemetry-instrumentation-starlette",
 )
 
 

@@ -36,13 +36,27 @@ from sloguard.resilience._cgroup import (
     detect_memory_source,
 )
 from sloguard.resilience._classify import FailureClassifier
+from sloguard.resilience._client_ip import ClientIPResolver
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock, ManualClock
 from sloguard.resilience._concurrency import ConcurrencyLimiter
 from sloguard.resilience._core import BreakerCore, BreakerSnapshot
+from sloguard.resilience._gcra import Gcra
+from sloguard.resilience._limit_keys import KeyFunc, RequestInfo, key_function
+from sloguard.resilience._limit_store import MemoryLimiterStore
 from sloguard.resilience._local import LocalBreaker
 from sloguard.resilience._memory_guard import MemoryGuard, MemoryPolicy, MemoryState
 from sloguard.resilience._priority import Priority, PriorityShares, ShedDecision, ShedReason
+from sloguard.resilience._ratelimit import (
+    Algorithm,
+    LimitDecision,
+    LimiterStore,
+    RateLimit,
+    RateLimiter,
+    RateLimitResult,
+    rate_limit_headers,
+)
 from sloguard.resilience._shedder import LoadShedder, ShedCollector, ShedStats, ShedToken
+from sloguard.resilience._sliding import SlidingWindow
 from sloguard.resilience._transport import (
     AsyncBreakerTransport,
     BreakerTransport,
@@ -59,6 +73,7 @@ from sloguard.resilience._types import (
 )
 
 if TYPE_CHECKING:
+    from sloguard.resilience._limit_store import RedisLimiterStore
     from sloguard.resilience._redis_breaker import RedisBreakerBackend
 
 __all__ = [
@@ -66,6 +81,7 @@ __all__ = [
     "AIMDLimit",
     "AdaptiveConcurrencyLimiter",
     "Admission",
+    "Algorithm",
     "AsyncBreakerTransport",
     "BreakerBackend",
     "BreakerCore",
@@ -79,17 +95,23 @@ __all__ = [
     "CgroupV1Reader",
     "CgroupV2Reader",
     "CircuitBreaker",
+    "ClientIPResolver",
     "Clock",
     "ConcurrencyLimiter",
     "FailureClassifier",
+    "Gcra",
     "Gradient2Limit",
     "HTTPBreakerOpenError",
+    "KeyFunc",
     "LimitAlgorithm",
+    "LimitDecision",
+    "LimiterStore",
     "Listener",
     "LoadShedder",
     "LocalBreaker",
     "ManualClock",
     "MemoryGuard",
+    "MemoryLimiterStore",
     "MemoryPolicy",
     "MemoryReader",
     "MemoryReading",
@@ -98,18 +120,27 @@ __all__ = [
     "Priority",
     "PriorityShares",
     "ProcessRSSReader",
+    "RateLimit",
+    "RateLimitResult",
+    "RateLimiter",
     "RedisBreakerBackend",
+    "RedisLimiterStore",
+    "RequestInfo",
     "ShedCollector",
     "ShedDecision",
     "ShedReason",
     "ShedStats",
     "ShedToken",
+    "SlidingWindow",
     "Transition",
     "detect_memory_source",
+    "key_function",
+    "rate_limit_headers",
 ]
 
 _LAZY = {
     "RedisBreakerBackend": "sloguard.resilience._redis_breaker",
+    "RedisLimiterStore": "sloguard.resilience._limit_store",
 }
 
 
