@@ -30,6 +30,7 @@ from sloguard.auth import AuthError, MissingToken, PolicySnapshot, Principal
 from sloguard.auth._gate import AuthGate
 from sloguard.auth._policy import load_policy
 from sloguard.context import current_request
+from sloguard.errors import SloguardHTTPError, problem_body, problem_response_headers
 from sloguard.routing import UNMATCHED
 from sloguard.settings import AuthSettings
 
@@ -119,9 +120,25 @@ async def _problem(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _sloguard_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SloguardHTTPError)
+    ctx = current_request()
+    request_id = None
+    if ctx is not None:
+        ctx.error_code = exc.code
+        request_id = ctx.request_id
+    body = problem_body(exc.code, exc.detail, request_id=request_id)
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in problem_response_headers(body)}
+    headers.update(exc.headers)
+    return Response(body, status_code=exc.status, headers=headers)
+
+
 def add_problem_handlers(app: object) -> None:
-    """Render :class:`AuthError` raised in endpoints/dependencies as problem+json."""
+    """Render sloguard's errors raised in endpoints or dependencies as problem+json:
+    :class:`AuthError`, and every :class:`SloguardHTTPError` (an open breaker's
+    ``BreakerOpenError`` is answered ``BRK_503`` with ``Retry-After``)."""
     add = getattr(app, "add_exception_handler", None)
     if add is None:
         raise TypeError("add_problem_handlers needs a Starlette or FastAPI application")
     add(AuthError, _problem)
+    add(SloguardHTTPError, _sloguard_problem)
