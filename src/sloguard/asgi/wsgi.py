@@ -19,7 +19,9 @@ from prometheus_client import CollectorRegistry
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
 from sloguard.asgi._marker import mark_guarded
 from sloguard.asgi._observer import Observation, Observer
+from sloguard.asgi._resilience_stack import ResilienceLayer
 from sloguard.asgi._stack import Stack
+from sloguard.asgi._wsgi_resilience import close_wsgi, wrap_wsgi
 from sloguard.settings import Settings, load_settings
 
 __all__ = ["WSGIGuard", "guard_wsgi"]
@@ -114,14 +116,21 @@ class WSGIGuard:
         self._echo = self.observer.echo_request_id
         self._request_id_header = self.observer.request_id_header
         self.auth: AuthLayer | None = None
-        self._inner: WSGIApp = app
+        self.resilience: ResilienceLayer | None = None
+        inner: WSGIApp = app
+        if cfg.resilience.enabled:
+            self.resilience = ResilienceLayer(cfg.resilience, self.registry)
+            inner = wrap_wsgi(self.resilience, inner, inner=True)
         if cfg.auth.enabled:
             self.auth = AuthLayer(
                 cfg.auth,
                 self.registry,
                 route_permissions=permissions_from_routes(flask_endpoints(app)),
             )
-            self._inner = self.auth.wsgi(app)
+            inner = self.auth.wsgi(inner)
+        if self.resilience is not None:
+            inner = wrap_wsgi(self.resilience, inner, inner=False)
+        self._inner = inner
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -184,6 +193,8 @@ class WSGIGuard:
         """Flush SLI counts and spans, release resources. Idempotent."""
         if self.auth is not None:
             self.auth.close()
+        if self.resilience is not None:
+            close_wsgi(self.resilience)
         self.stack.close()
 
 
