@@ -14,6 +14,7 @@ cancelled request counts as neither. The response itself is never changed.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from prometheus_client import CollectorRegistry
@@ -78,6 +79,7 @@ class InboundBreakers:
         self._entries = [_Entry(entry) for entry in settings.breakers]
         self._by_route: dict[str, tuple[BreakerBackend, FailureClassifier] | None] = {}
         self._backends: dict[str, BreakerBackend] = {}
+        self._lock = threading.Lock()
         self.metrics = BreakerMetrics(registry) if registry is not None else None
 
     def for_route(self, route: str) -> tuple[BreakerBackend, FailureClassifier] | None:
@@ -85,14 +87,16 @@ class InboundBreakers:
             return self._by_route[route]
         except KeyError:
             pass
-        found = None
-        for entry in self._entries:
-            if entry.globs.matches(route):
-                name = f"{entry.settings.name}:{route}" if entry.settings.per_route else None
-                found = (self._backend(name or entry.settings.name, entry), entry.classifier)
-                break
-        if len(self._by_route) < 4096:
-            self._by_route[route] = found
+        # misses are serialised: WSGI threads must not create one breaker twice
+        with self._lock:
+            found = None
+            for entry in self._entries:
+                if entry.globs.matches(route):
+                    name = f"{entry.settings.name}:{route}" if entry.settings.per_route else None
+                    found = (self._backend(name or entry.settings.name, entry), entry.classifier)
+                    break
+            if len(self._by_route) < 4096:
+                self._by_route[route] = found
         return found
 
     def _backend(self, name: str, entry: _Entry) -> BreakerBackend:

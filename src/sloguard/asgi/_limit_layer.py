@@ -34,7 +34,7 @@ from sloguard.resilience._ratelimit import (
 from sloguard.routing import GlobSet
 from sloguard.settings._resilience import RateLimitSettings, ResilienceSettings
 
-__all__ = ["LimitMiddleware", "RateLimits"]
+__all__ = ["LimitMetrics", "LimitMiddleware", "RateLimits", "count_decisions"]
 
 _AFTER_AUTH_KEYS = frozenset({"principal", "tenant"})
 
@@ -129,7 +129,7 @@ class LimitMiddleware:
         info = RequestInfo.from_scope(scope, client_ip=self.resolver.from_scope(scope), context=ctx)
         result = await self.limiter.check(info)
         if self.metrics is not None:
-            self._count(result.decisions)
+            count_decisions(self.metrics, result.decisions)
         if not result.allowed:
             code = result.code or "RATE_429"
             request_id = mark_refused(code, "rate limited")
@@ -149,11 +149,11 @@ class LimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _count(self, decisions: Sequence[LimitDecision]) -> None:
-        assert self.metrics is not None
-        for decision in decisions:
-            if decision.degraded:
-                result = "unavailable" if decision.code else "degraded"
-            else:
-                result = "allowed" if decision.allowed else "limited"
-            self.metrics.decisions.labels(decision.policy, result).inc()
+
+def count_decisions(metrics: LimitMetrics, decisions: Sequence[LimitDecision]) -> None:
+    for decision in decisions:
+        if decision.degraded:
+            result = "unavailable" if decision.code else "degraded"
+        else:
+            result = "allowed" if decision.allowed else "limited"
+        metrics.decisions.labels(decision.policy, result).inc()

@@ -29,7 +29,7 @@ from sloguard.resilience._types import Outcome
 from sloguard.routing import UNMATCHED, GlobSet
 from sloguard.settings._resilience import ShedSettings
 
-__all__ = ["ShedMiddleware", "build_shedder", "shedding_configured"]
+__all__ = ["RoutePriorities", "ShedMiddleware", "build_shedder", "shedding_configured"]
 
 log = logging.getLogger("sloguard.resilience")
 
@@ -107,25 +107,18 @@ def build_shedder(settings: ShedSettings) -> LoadShedder:
     return LoadShedder(memory=memory, concurrency=concurrency, adaptive=adaptive)
 
 
-class ShedMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        shedder: LoadShedder,
-        settings: ShedSettings,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        self.app = app
-        self.shedder = shedder
+class RoutePriorities:
+    """Route template → priority class: the first matching ``priorities`` glob,
+    else ``default_priority``; cached per template (bounded)."""
+
+    def __init__(self, settings: ShedSettings) -> None:
         self._priorities = [
             (GlobSet([glob]), Priority.parse(name)) for glob, name in settings.priorities.items()
         ]
         self._default = Priority.parse(settings.default_priority)
         self._by_route: dict[str, Priority] = {}
-        if registry is not None:
-            registry.register(ShedCollector(shedder))
 
-    def priority_of(self, route: str) -> Priority:
+    def __call__(self, route: str) -> Priority:
         priority = self._by_route.get(route)
         if priority is None:
             priority = self._default
@@ -136,6 +129,21 @@ class ShedMiddleware:
             if len(self._by_route) < 4096:
                 self._by_route[route] = priority
         return priority
+
+
+class ShedMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        shedder: LoadShedder,
+        settings: ShedSettings,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.app = app
+        self.shedder = shedder
+        self.priority_of = RoutePriorities(settings)
+        if registry is not None:
+            registry.register(ShedCollector(shedder))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
@@ -31,19 +30,19 @@ from typing import Any, overload
 from prometheus_client import CollectorRegistry
 
 from sloguard.asgi._breaker_layer import InboundBreakers
-from sloguard.asgi._limit_layer import LimitMetrics, RateLimits
+from sloguard.asgi._limit_layer import RateLimits, count_decisions
 from sloguard.asgi._reject import mark_refused
 from sloguard.asgi._resilience_stack import ResilienceLayer
+from sloguard.asgi._shed_layer import RoutePriorities
 from sloguard.context import current_request
 from sloguard.errors import lookup, problem_body, problem_response_headers
-from sloguard.resilience._classify import FailureClassifier
 from sloguard.resilience._client_ip import ClientIPResolver, normalize_ip
 from sloguard.resilience._limit_keys import RequestInfo, principal_id
-from sloguard.resilience._priority import Priority, ShedDecision
-from sloguard.resilience._ratelimit import LimitDecision, RateLimiter
+from sloguard.resilience._priority import ShedDecision
+from sloguard.resilience._ratelimit import RateLimiter
 from sloguard.resilience._shedder import LoadShedder, ShedCollector
-from sloguard.resilience._types import BreakerBackend, Outcome
-from sloguard.routing import UNMATCHED, GlobSet
+from sloguard.resilience._types import Outcome
+from sloguard.routing import UNMATCHED
 from sloguard.settings._resilience import ShedSettings
 
 __all__ = [
@@ -198,25 +197,9 @@ class WSGIShedMiddleware:
     ) -> None:
         self.app = app
         self.shedder = shedder
-        self._priorities = [
-            (GlobSet([glob]), Priority.parse(name)) for glob, name in settings.priorities.items()
-        ]
-        self._default = Priority.parse(settings.default_priority)
-        self._by_route: dict[str, Priority] = {}
+        self.priority_of = RoutePriorities(settings)
         if registry is not None:
             registry.register(ShedCollector(shedder))
-
-    def priority_of(self, route: str) -> Priority:
-        priority = self._by_route.get(route)
-        if priority is None:
-            priority = self._default
-            for globset, candidate in self._priorities:
-                if globset.matches(route):
-                    priority = candidate
-                    break
-            if len(self._by_route) < _CACHED_ROUTES:
-                self._by_route[route] = priority
-        return priority
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = _current_route()
@@ -326,7 +309,7 @@ class WSGILimitMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         result = self.limiter.check_sync(request_info(environ, self.resolver))
         if self.metrics is not None:
-            _count(self.metrics, result.decisions)
+            count_decisions(self.metrics, result.decisions)
         if not result.allowed:
             code = result.code or "RATE_429"
             request_id = mark_refused(code, "rate limited")
@@ -349,15 +332,6 @@ class WSGILimitMiddleware:
         return self.app(environ, start_with_headers)
 
 
-def _count(metrics: LimitMetrics, decisions: Sequence[LimitDecision]) -> None:
-    for decision in decisions:
-        if decision.degraded:
-            result = "unavailable" if decision.code else "degraded"
-        else:
-            result = "allowed" if decision.allowed else "limited"
-        metrics.decisions.labels(decision.policy, result).inc()
-
-
 class WSGIBreakerMiddleware:
     """Asks the route's breaker before the app; records the outcome when the response ends.
 
@@ -369,24 +343,9 @@ class WSGIBreakerMiddleware:
     def __init__(self, app: WSGIApp, breakers: InboundBreakers) -> None:
         self.app = app
         self.breakers = breakers
-        # InboundBreakers creates backends on first use without a lock (one
-        # event loop never races); WSGI threads do, so misses are serialised
-        self._lock = threading.Lock()
-        self._by_route: dict[str, tuple[BreakerBackend, FailureClassifier] | None] = {}
-
-    def _for_route(self, route: str) -> tuple[BreakerBackend, FailureClassifier] | None:
-        try:
-            return self._by_route[route]
-        except KeyError:
-            pass
-        with self._lock:
-            found = self.breakers.for_route(route)
-            if len(self._by_route) < _CACHED_ROUTES:
-                self._by_route[route] = found
-        return found
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        found = self._for_route(_current_route())
+        found = self.breakers.for_route(_current_route())
         if found is None:
             return self.app(environ, start_response)
         backend, classifier = found
