@@ -61,7 +61,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Finish = Callable[[int, BaseException | None], None]
 
 _DROP_STATUSES = frozenset({503, 504})
-_CACHED_ROUTES = 4096
 
 
 def wrap_wsgi(layer: ResilienceLayer, app: WSGIApp, *, inner: bool) -> WSGIApp:
