@@ -20,7 +20,8 @@ sloguard rows: the decorator, ``call``, ``with`` blocks, and the decorator
 with a ``failure_ratio`` policy (sliding window, one clock read per call),
 sync and async. The result's ``goal`` compares sloguard's decorator with the
 fastest peer in the same mode. Also measured: 4 threads sharing one breaker
-(sloguard against pybreaker, wall time per call), and what one labelled
+(sloguard, with and without a window, against pybreaker and purgatory; wall time per
+call; sloguard's success counts checked exact), and what one labelled
 ``prometheus_client`` counter ``inc()`` costs -- why the breaker metrics read
 totals at scrape time instead of counting per call.
 """
@@ -52,10 +53,13 @@ SEED = 20240611
 FAIRNESS = [
     "Every breaker is closed, in memory, with a consecutive-failure trip of 5 and a 30 s open "
     "time; the protected function returns a constant. The bare call is subtracted.",
-    "sloguard's decorator and call run the full path: classifier, admission, outcome record "
-    "under a lock, listeners hook; pybreaker also takes a lock per call (held during the call).",
+    "sloguard's decorator and call run the full, thread-safe path: admission, classifier, "
+    "outcome record (a closed-state success is counted with one atomic next(); the "
+    "failure_ratio rows take a lock and read the clock); pybreaker takes a lock per call "
+    "(held during the call). Every sloguard success count is checked after the run.",
     "purgatory's decorator looks the breaker up per call (its documented use); its "
-    "context-manager row fetches the breaker once, its fastest in-memory use.",
+    "context-manager row fetches the breaker once, its fastest in-memory use (no lock: not "
+    "thread-safe).",
 ]
 
 
@@ -163,8 +167,16 @@ def _async_variants(
             decorated,
             lambda: default.backend.snapshot().successes_total,  # type: ignore[attr-defined]
         ),
-        "sloguard-with": ("sloguard async with breaker:", block, None),
-        "sloguard-window": ("sloguard @breaker, failure_ratio window", decorated_window, None),
+        "sloguard-with": (
+            "sloguard async with breaker:",
+            block,
+            lambda: blocked.backend.snapshot().successes_total,  # type: ignore[attr-defined]
+        ),
+        "sloguard-window": (
+            "sloguard @breaker, failure_ratio window",
+            decorated_window,
+            lambda: windowed.backend.snapshot().successes_total,  # type: ignore[attr-defined]
+        ),
         "aiobreaker-decorator": ("aiobreaker @breaker", aio_decorated, None),
         "purgatory-decorator": ("purgatory @factory(name)", purgatory_decorated, None),
         "purgatory-with": ("purgatory async with breaker: (fetched once)", purgatory_block, None),
@@ -194,7 +206,7 @@ def _summarise(
     labels: dict[str, str], samples: dict[str, list[float]], peers: tuple[str, ...]
 ) -> dict[str, Any]:
     bare = statistics.median(samples["bare"])
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name, values in samples.items():
         median = statistics.median(values)
         rows[name] = {
@@ -253,9 +265,9 @@ def _measure_async(calls: int, rounds: int, progress: Callable[[str], None]) -> 
                 ns = _time_async(loop, variants[name][1], calls)
                 if index:
                     samples[name].append(ns)
-        counter = variants["sloguard-decorator"][2]
-        assert counter is not None
-        assert counter() == calls * (rounds + 1)
+        seen = {name: v[2]() for name, v in variants.items() if v[2] is not None}
+        expected = calls * (rounds + 1)
+        assert all(count == expected for count in seen.values()), (seen, expected)
     finally:
         loop.close()
     labels = {name: v[0] for name, v in variants.items()}
@@ -263,17 +275,34 @@ def _measure_async(calls: int, rounds: int, progress: Callable[[str], None]) -> 
 
 
 def _measure_threads(calls: int, rounds: int) -> dict[str, Any]:
-    """Wall ns per call with THREADS threads sharing one breaker."""
+    """Wall ns per call with THREADS threads sharing one breaker; sloguard's counts checked."""
+    import purgatory
     import pybreaker
 
     from sloguard.resilience._breaker import CircuitBreaker
     from sloguard.resilience._types import BreakerPolicy
 
-    ours = CircuitBreaker("threads", BreakerPolicy(consecutive_failures=5))(_target)
-    peer = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)(_target)
+    default = CircuitBreaker("threads", BreakerPolicy(consecutive_failures=5))
+    windowed = CircuitBreaker(
+        "threads-window", BreakerPolicy(consecutive_failures=None, failure_ratio=0.5)
+    )
+    factory = purgatory.SyncCircuitBreakerFactory(default_threshold=5, default_ttl=30)
+    purgatory_breaker = factory.get_breaker("threads")
+
+    def purgatory_block() -> int:
+        with purgatory_breaker:
+            return _target()
+
+    variants: dict[str, Callable[[], Any]] = {
+        "bare": _target,
+        "sloguard": default(_target),
+        "sloguard-window": windowed(_target),
+        "pybreaker": pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)(_target),
+        "purgatory-with": purgatory_block,
+    }
+    each = calls // THREADS
 
     def wall(fn: Callable[[], Any]) -> float:
-        each = calls // THREADS
         barrier = threading.Barrier(THREADS + 1)
 
         def work() -> None:
@@ -290,15 +319,19 @@ def _measure_threads(calls: int, rounds: int) -> dict[str, Any]:
             thread.join()
         return (time.perf_counter_ns() - start) / (each * THREADS)
 
-    results: dict[str, list[float]] = {"bare": [], "sloguard": [], "pybreaker": []}
+    results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
-        for name, fn in (("bare", _target), ("sloguard", ours), ("pybreaker", peer)):
+        for name, fn in variants.items():
             results[name].append(wall(fn))
+    for breaker in (default, windowed):
+        seen = breaker.backend.snapshot().successes_total  # type: ignore[attr-defined]
+        assert seen == each * THREADS * rounds, (breaker.name, seen)
     medians = {name: statistics.median(values) for name, values in results.items()}
     return {
         "threads": THREADS,
         "median_ns": medians,
         "overhead_ns": {k: v - medians["bare"] for k, v in medians.items()},
+        "exact_counts": True,
     }
 
 

@@ -321,3 +321,65 @@ def test_decorated_async_function_falls_back_on_failure_and_when_open() -> None:
         return [await fetch() for _ in range(3)]
 
     assert asyncio.run(main()) == ["Boom", "Boom", "BreakerOpenError"]
+
+
+@pytest.mark.parametrize("form", ["decorator", "call", "with"])
+def test_a_success_admitted_before_a_trip_is_counted_but_changes_nothing(form: str) -> None:
+    brk = breaker(consecutive_failures=1)
+
+    def trips_meanwhile() -> str:
+        fail(brk, 1)
+        return "ok"
+
+    if form == "with":
+        with brk:
+            trips_meanwhile()
+    else:
+        assert (
+            brk(trips_meanwhile)() if form == "decorator" else brk.call(trips_meanwhile)
+        ) == "ok"
+    snapshot = brk.backend.snapshot()  # type: ignore[attr-defined]
+    assert (brk.state, snapshot.successes_total, snapshot.failures_total) == (OPEN, 1, 1)
+
+
+def test_interleaved_tasks_report_against_their_own_admission() -> None:
+    clock = ManualClock()
+    brk = breaker(clock, consecutive_failures=1)
+
+    async def admitted_closed_then_fails(entered: asyncio.Event, probing: asyncio.Event) -> None:
+        async with brk:
+            entered.set()
+            await probing.wait()
+            raise Boom
+
+    async def probe(
+        entered: asyncio.Event, probing: asyncio.Event, stale: asyncio.Task[None]
+    ) -> None:
+        await entered.wait()
+        fail(brk, 1)
+        clock.advance(11.0)
+        async with brk:
+            probing.set()
+            with pytest.raises(Boom):
+                await stale  # the stale block exits (and fails) while this probe is open
+
+    async def main() -> None:
+        entered, probing = asyncio.Event(), asyncio.Event()
+        stale = asyncio.create_task(admitted_closed_then_fails(entered, probing))
+        await probe(entered, probing, stale)
+
+    asyncio.run(main())
+    assert brk.state is CLOSED
+
+
+def test_exited_blocks_do_not_pile_up() -> None:
+    from sloguard.resilience._breaker import _ACTIVE
+
+    brk, other = breaker(), breaker()
+    for _ in range(100):
+        with brk, other:
+            pass
+    chain, length = _ACTIVE.get(), 0
+    while chain is not None:
+        chain, length = chain[3], length + 1
+    assert length <= 2

@@ -294,6 +294,64 @@ def test_apply_remote_closed_gives_a_fresh_closed_admission() -> None:
     assert admission.episode == breaker.episode
 
 
+def test_a_lock_free_success_ends_the_failure_streak() -> None:
+    breaker = core(consecutive_failures=3)
+    assert run(breaker, "ff") == []
+    assert breaker.closed_success is not None
+    breaker.closed_success()
+    assert run(breaker, "ff") == []
+    assert run(breaker, "f") == ["consecutive_failures"]
+
+
+def test_lock_free_successes_add_to_the_success_total_and_reading_it_adds_none() -> None:
+    breaker = core()
+    success = breaker.closed_success
+    assert success is not None
+    run(breaker, "ff")
+    for _ in range(3):
+        success()
+    run(breaker, "s")
+    first, second = breaker.snapshot(T0), breaker.snapshot(T0)
+    assert (first.successes_total, first.consecutive_failures) == (4, 0)
+    assert second == first
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"failure_ratio": 0.5}, id="failure-ratio"),
+        pytest.param({"failure_count": 3}, id="failure-count"),
+        pytest.param({"slow_call_ratio": 0.5}, id="slow-call-ratio"),
+    ],
+)
+def test_a_window_strategy_counts_every_success_under_the_lock(fields: dict[str, object]) -> None:
+    assert core(**fields).closed_success is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("sfi"), st.floats(0.0, 20.0)), max_size=80))
+def test_lock_free_successes_behave_exactly_like_recorded_ones(
+    steps: list[tuple[str, float]],
+) -> None:
+    policy = BreakerPolicy(consecutive_failures=3, open_s=5.0, backoff=2.0, jitter=0.1)
+    locked = BreakerCore("p", policy, rng=random.Random(3))
+    lock_free = BreakerCore("p", policy, rng=random.Random(3))
+    now, outcome_of = T0, {"s": S, "f": F, "i": IGN}
+    for letter, gap in steps:
+        now += gap
+        seen = []
+        for breaker in (locked, lock_free):
+            admission, moved = breaker.admit(now)
+            outcome = outcome_of[letter]
+            if breaker is lock_free and outcome is S and admission is breaker.closed_admission:
+                breaker.closed_success()  # type: ignore[misc]
+            elif admission.allowed:
+                moved = breaker.record(admission, outcome, 0.0, now) or moved
+            seen.append(moved and moved.reason)
+        assert seen[0] == seen[1]
+    assert locked.snapshot(now) == lock_free.snapshot(now)
+
+
 def test_transitions_carry_no_wall_time_from_the_core() -> None:
     moved = core(consecutive_failures=1).record(Admission(True, CLOSED), F, 0.0, T0)
     assert moved is not None

@@ -161,3 +161,16 @@ def test_without_a_window_strategy_a_success_reads_no_clock() -> None:
     for _ in range(10):
         breaker.record(breaker.admit(), Outcome.SUCCESS, 0.0)
     assert CountingClock.reads == 0
+
+
+def test_a_closed_success_skips_the_lock_and_a_stale_one_takes_it() -> None:
+    clock = ManualClock()
+    breaker = local(clock, consecutive_failures=1)
+    stale = breaker.admit()
+    breaker.record(breaker.admit(), Outcome.FAILURE, 0.0)
+    breaker.record(stale, Outcome.SUCCESS, 0.0)
+    breaker.reset()
+    breaker.record(breaker.admit(), Outcome.SUCCESS, 0.0)
+    # the core's attribute holds only what went through the locked ``record``
+    assert (breaker.core.successes_total, breaker.snapshot().successes_total) == (1, 2)
+    assert breaker.state is BreakerState.CLOSED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,6 +59,19 @@ def test_one_bucket_window_forgets_at_each_bucket_boundary() -> None:
     window.record(11.9, failed=True, slow=False)
     window.record(12.0, failed=False, slow=False)
     assert totals(window) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("bucket_s", [0.1, 0.3, 1 / 3, 0.7, 2.5])
+@pytest.mark.parametrize("origin", [0.0, 123_456.0], ids=["zero", "uptime"])
+def test_a_bucket_ends_exactly_where_floor_division_says(bucket_s: float, origin: float) -> None:
+    for k in range(1, 5_000, 7):
+        window = SlidingWindow(bucket_s, buckets=1)
+        at = origin + k * bucket_s
+        before = math.nextafter(at, -math.inf)
+        window.record(before, failed=True, slow=False)
+        window.record(at, failed=False, slow=False)
+        rolled = at // bucket_s > before // bucket_s
+        assert totals(window) == ((1, 0, 0) if rolled else (2, 1, 0))
 
 
 def test_clear_forgets_every_call() -> None:

@@ -70,9 +70,30 @@ Window
     IGNORED outcome when :attr:`BreakerCore.windowed` is false (the in-memory
     driver then reads no clock at all on success).
 
+Lock-free successes
+    Without a window strategy, a success admitted by the current
+    ``closed_admission`` changes only two things: the success total, and the
+    end of any failure streak. :attr:`BreakerCore.closed_success` records one
+    with a single ``next()`` on an :func:`itertools.count` -- atomic in
+    CPython, with or without the GIL (3.13's free-threaded build makes it an
+    atomic compare-and-swap) -- so a driver calls it without its lock, from
+    any thread. The core folds those ticks in under the driver's lock when it
+    counts a failure or takes a snapshot: any tick since the last failure
+    ended the streak. Each tick and each folding read is one atomic step, so
+    the outcome is exactly what some serial order of the calls would give
+    (a success whose tick lands before a failure's read reset the streak
+    first; one after it, after), and no success is ever lost. The one
+    approximation: a driver checks that the admission is still the current
+    ``closed_admission`` just before ticking; if, between that check and the
+    tick, another thread trips the breaker *and* it recovers to CLOSED, the
+    success (of the old episode, dropped by ``record``) ends a streak of the
+    new one. It is still counted in the totals, as every call is.
+
 Totals
     Cumulative per-outcome and rejection totals (for metrics) count every
-    call, dropped or not; they survive resets.
+    call, dropped or not; they survive resets. ``successes_total`` is the
+    attribute (successes recorded through ``record``) plus the lock-free
+    ticks; read it from :meth:`BreakerCore.snapshot`.
 
 Remote state
     :meth:`BreakerCore.apply_remote` lets a shared backend impose a state seen
@@ -81,8 +102,10 @@ Remote state
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sloguard.resilience._types import (
@@ -147,8 +170,12 @@ class BreakerCore:
         "_slow_probe_fails",
         "_slow_ratio",
         "_streak_limit",
+        "_streak_ticks",
+        "_tick_reads",
+        "_ticks",
         "_window",
         "closed_admission",
+        "closed_success",
         "episode",
         "failures_total",
         "ignored_total",
@@ -199,6 +226,17 @@ class BreakerCore:
         self.failures_total = 0
         self.ignored_total = 0
         self.rejected_total = 0
+        # Lock-free successes: ``next(ticks)`` once per success; the lock holder reads the
+        # count with ``next`` too, so the ticks so far are its value less the reads before.
+        self._ticks = itertools.count()
+        self._tick_reads = 0
+        #: the tick count when the current failure streak started (or was last looked at)
+        self._streak_ticks = 0
+        #: records one SUCCESS admitted by ``closed_admission`` with no lock, from any thread;
+        #: None when a window strategy is enabled (every outcome then goes through ``record``)
+        self.closed_success: Callable[[], object] | None = (
+            None if self.windowed else self._ticks.__next__
+        )
 
     # --- admission --------------------------------------------------------------------------
 
@@ -279,6 +317,7 @@ class BreakerCore:
         if self.windowed:
             window.record(now, failed, duration_s >= self._slow_call_s)
         if failed:
+            self._settle_streak()
             self._consecutive += 1
             if self._consecutive >= self._streak_limit:
                 return self._trip(now, "consecutive_failures", 0)
@@ -309,6 +348,18 @@ class BreakerCore:
         if self._probes_succeeded >= self.policy.half_open_successes:
             return self._close("probes_succeeded")
         return None
+
+    def _settle_streak(self) -> int:
+        """Fold in the lock-free successes (lock held); their count so far.
+
+        Any tick since the streak was last looked at ended it.
+        """
+        ticks = next(self._ticks) - self._tick_reads
+        self._tick_reads += 1
+        if ticks != self._streak_ticks:
+            self._streak_ticks = ticks
+            self._consecutive = 0
+        return ticks
 
     # --- operator actions -------------------------------------------------------------------
 
@@ -378,6 +429,7 @@ class BreakerCore:
         """The state at ``now`` (window buckets that have expired by then are dropped)."""
         window = self._window
         window.roll(now)
+        ticks = self._settle_streak()
         return BreakerSnapshot(
             name=self.name,
             state=self.state,
@@ -390,7 +442,7 @@ class BreakerCore:
             consecutive_failures=self._consecutive,
             probes_admitted=self._probes_admitted,
             probes_succeeded=self._probes_succeeded,
-            successes_total=self.successes_total,
+            successes_total=self.successes_total + ticks,
             failures_total=self.failures_total,
             ignored_total=self.ignored_total,
             rejected_total=self.rejected_total,

@@ -7,15 +7,20 @@ never during the protected call, so a slow dependency does not serialise its
 callers (pybreaker holds its lock around the call) -- and listeners run after
 it is released, so a listener may read the breaker without deadlocking.
 
-The closed-state hot path is what every protected call pays: ``admit`` reads
-one attribute (the core's shared closed-state admission) without the lock;
-``record`` is one lock acquire and a few integer adds, plus one clock read
-when a window strategy is enabled (with only ``consecutive_failures``, a
-success needs no time at all). A call
-admitted just before another thread trips the breaker carries the old
-episode, so its outcome is dropped as if it had been admitted before the
-trip. The lock is a plain ``threading.Lock`` held for microseconds with no
-``await`` inside, so the same breaker serves threads and asyncio tasks.
+The closed-state hot path is what every protected call pays. ``admit``
+reads one attribute (the core's shared closed-state admission) without the
+lock. A success admitted that way, with no window strategy enabled (only
+``consecutive_failures``, the default), takes no lock and reads no clock
+either: it is one atomic ``next()`` on the core's success counter
+(:attr:`~sloguard.resilience._core.BreakerCore.closed_success`; see the
+core's "Lock-free successes" for why the counts stay exact). Every other
+outcome -- failures, probes, and every call when a window strategy is on
+(which then also reads the clock once) -- is one lock acquire and a few
+integer adds. A call admitted just before another thread trips the breaker
+carries the old episode, so its outcome is dropped as if it had been
+admitted before the trip. The lock is a plain ``threading.Lock`` held for
+microseconds with no ``await`` inside, so the same breaker serves threads
+and asyncio tasks.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sloguard.resilience._types import (
 
 __all__ = ["LocalBreaker"]
 
+SUCCESS = Outcome.SUCCESS
 FAILURE = Outcome.FAILURE
 
 logger = logging.getLogger("sloguard.resilience")
@@ -54,6 +60,7 @@ class LocalBreaker:
         "_monotonic",
         "_record",
         "_release",
+        "_success",
         "_windowed",
     )
 
@@ -75,6 +82,7 @@ class LocalBreaker:
         self._release = self._lock.release
         self._record = self._core.record
         self._windowed = self._core.windowed
+        self._success = self._core.closed_success
         self._listeners: tuple[Listener, ...] = ()
 
     @property
@@ -109,6 +117,10 @@ class LocalBreaker:
         return self.admit()
 
     def record(self, admission: Admission, outcome: Outcome, duration_s: float) -> None:
+        success = self._success
+        if success is not None and outcome is SUCCESS and admission is self._core.closed_admission:
+            success()  # no lock, no clock: see the module docstring
+            return
         # Without a window strategy only a failure can need the time (to open).
         now = self._monotonic() if self._windowed or outcome is FAILURE else 0.0
         # acquire/release, not ``with``: a third of the cost on the hot path (measured)

@@ -8,7 +8,9 @@ forgetting a bucket's calls all at once when it leaves the window (so the
 window really spans between ``window_s - bucket_s`` and ``window_s`` seconds).
 
 Sans-I/O: every method takes ``now`` (monotonic seconds) and never reads a
-clock. Recording into the current bucket is a few integer adds; moving to a
+clock. Recording into the current bucket is one comparison and one integer
+add per count (the window totals; the current bucket's own counts are the
+totals less the completed buckets', taken when it closes); moving to a
 later bucket expires the buckets that fell out, at most one pass over the
 ring however long the gap (amortised O(1) per bucket of elapsed time). A
 ``now`` earlier than the current bucket (a clock read before a concurrent,
@@ -29,11 +31,12 @@ class SlidingWindow:
         "_bucket_s",
         "_buckets",
         "_calls_ring",
+        "_completed_calls",
+        "_completed_failures",
+        "_completed_slow",
         "_current",
-        "_current_calls",
-        "_current_failures",
-        "_current_slow",
         "_failures_ring",
+        "_roll_at",
         "_slow_ring",
         "calls",
         "expired",
@@ -53,9 +56,10 @@ class SlidingWindow:
         self._failures_ring = [0] * buckets
         self._slow_ring = [0] * buckets
         self._current = float("-inf")
-        self._current_calls = 0
-        self._current_failures = 0
-        self._current_slow = 0
+        #: when the current bucket ends: earlier times need no roll
+        self._roll_at = float("-inf")
+        #: totals over the completed buckets still in the window
+        self._completed_calls = self._completed_failures = self._completed_slow = 0
         #: totals over the window, the current bucket included
         self.calls = 0
         self.failures = 0
@@ -65,15 +69,12 @@ class SlidingWindow:
 
     def record(self, now: float, failed: bool, slow: bool) -> None:
         """Count one finished call at time ``now``."""
-        if now // self._bucket_s > self._current:
+        if now >= self._roll_at:
             self.roll(now)
-        self._current_calls += 1
         self.calls += 1
         if failed:
-            self._current_failures += 1
             self.failures += 1
         if slow:
-            self._current_slow += 1
             self.slow += 1
 
     def roll(self, now: float) -> None:
@@ -82,6 +83,9 @@ class SlidingWindow:
         current = self._current
         if bucket <= current:
             return
+        # ``now // bucket_s`` is the floor of the exact quotient, and the product rounds to a
+        # float next to the exact boundary: no float at or past the boundary is below it.
+        self._roll_at = (bucket + 1) * self._bucket_s
         size = self._buckets
         self.expired = True
         if bucket - current >= size:
@@ -89,10 +93,9 @@ class SlidingWindow:
             self._current = bucket
             return
         slot = int(current % size)
-        self._calls_ring[slot] = self._current_calls
-        self._failures_ring[slot] = self._current_failures
-        self._slow_ring[slot] = self._current_slow
-        self._current_calls = self._current_failures = self._current_slow = 0
+        self._calls_ring[slot] = self.calls - self._completed_calls
+        self._failures_ring[slot] = self.failures - self._completed_failures
+        self._slow_ring[slot] = self.slow - self._completed_slow
         # Buckets current-size+1 .. bucket-size leave the window (bucket - current of them).
         expired = current - size + 1
         while expired <= bucket - size:
@@ -102,6 +105,8 @@ class SlidingWindow:
             self.slow -= self._slow_ring[slot]
             self._calls_ring[slot] = self._failures_ring[slot] = self._slow_ring[slot] = 0
             expired += 1
+        self._completed_calls, self._completed_failures = self.calls, self.failures
+        self._completed_slow = self.slow
         self._current = bucket
 
     def clear(self) -> None:
@@ -110,7 +115,7 @@ class SlidingWindow:
         self._calls_ring = [0] * size
         self._failures_ring = [0] * size
         self._slow_ring = [0] * size
-        self._current_calls = self._current_failures = self._current_slow = 0
+        self._completed_calls = self._completed_failures = self._completed_slow = 0
         self.calls = self.failures = self.slow = 0
 
     def __repr__(self) -> str:
