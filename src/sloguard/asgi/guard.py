@@ -19,8 +19,8 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
+from sloguard._marker import GUARDED_MARKER, is_guarded, mark_guarded
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
-from sloguard.asgi._marker import GUARDED_MARKER, is_guarded, mark_guarded
 from sloguard.asgi._resilience_stack import ResilienceLayer
 from sloguard.asgi._routes import endpoints_from_app, templates_from_app
 from sloguard.asgi._stack import Stack

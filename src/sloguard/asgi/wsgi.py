@@ -16,8 +16,8 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
+from sloguard._marker import mark_guarded
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
-from sloguard.asgi._marker import mark_guarded
 from sloguard.asgi._observer import Observation, Observer
 from sloguard.asgi._resilience_stack import ResilienceLayer
 from sloguard.asgi._stack import Stack

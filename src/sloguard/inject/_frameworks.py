@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sloguard.asgi._marker import GUARDED_MARKER
+from sloguard._marker import GUARDED_MARKER
 from sloguard.inject._explain import Report
 from sloguard.inject._hooks import when_imported
 
