@@ -141,3 +141,13 @@ def test_a_traced_module_run_with_a_minimum_duration_emits_only_slow_calls(app_d
         api = traced.load("rwapp.api")
         assert api.handle(1) == 3
     assert traced.names() == []
+
+
+def test_a_traced_module_run_with_python_m_finds_the_tracing_runtime(app_dir: Path) -> None:
+    import runpy
+
+    (app_dir / "main.py").write_text("def run(x):\n    return x * 3\n\nRESULT = run(4)\n")
+    with traced_imports(["rwapp.main:*"]) as traced:
+        namespace = runpy.run_module("rwapp.main", run_name="__main__")
+    assert namespace["RESULT"] == 12
+    assert traced.names() == ["rwapp.main.run"]

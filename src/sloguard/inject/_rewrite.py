@@ -10,6 +10,7 @@ anywhere); they are reported as skipped, by name.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from opentelemetry import trace
 from sloguard.inject._rewrite_loader import ReportSink, TracingFinder, never_traced
 from sloguard.inject._selectors import SelectorSet
 from sloguard.inject._threshold import DurationPolicy
-from sloguard.inject._traced import TraceRuntime
+from sloguard.inject._traced import TRACED_NAME, TraceRuntime
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -59,6 +60,10 @@ def install_tracing(
         _remove_finder()
         sys.meta_path.insert(0, finder)
         _finder = finder
+        # Rewritten defs look the runtime up by name: in the module's globals
+        # (set by the loader's exec_module), else here. ``python -m pkg`` runs
+        # the rewritten code through runpy without exec_module.
+        setattr(builtins, TRACED_NAME, runtime)
     for name in sorted(sys.modules):
         if selector_set.module_may_match(name):
             if never_traced(name):
@@ -76,6 +81,8 @@ def uninstall_tracing() -> None:
     with _lock:
         _remove_finder()
         _finder = None
+        if hasattr(builtins, TRACED_NAME):
+            delattr(builtins, TRACED_NAME)
 
 
 def installed_finder() -> TracingFinder | None:
