@@ -80,7 +80,7 @@ def test_probes_attach_and_detach_on_a_live_server_under_load_with_no_failed_req
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "tests.inject.probeapp.app:app"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    env = {"SLOGUARD_PROBE_SOCKET_DIR": str(socket_dir)}
+    env = {"SLOGUARD_INJECT__PROBES__SOCKET_DIR": str(socket_dir)}
     with run_server(cmd, port=port, env=env, cwd=ROOT, ready_path="/metrics") as server:
         pid, dir_opt = str(server.pid), ["--socket-dir", str(socket_dir)]
         with Load(server.url) as load:

@@ -34,7 +34,7 @@ DirOpt = Annotated[
     Path | None,
     typer.Option(
         "--socket-dir",
-        envvar="SLOGUARD_PROBE_SOCKET_DIR",
+        envvar="SLOGUARD_INJECT__PROBES__SOCKET_DIR",
         help="Where the process keeps its control socket (its inject.probes.socket_dir).",
     ),
 ]
@@ -79,7 +79,8 @@ def add(
         bool, typer.Option("--capture-args", help="Record arguments (redacted, size-limited).")
     ] = False,
     budget_ns: Annotated[
-        int | None, typer.Option("--budget-ns", min=1, help="Per-call cost budget (ns).")
+        int | None,
+        typer.Option("--budget-ns", min=100, max=1_000_000_000, help="Per-call cost budget (ns)."),
     ] = None,
     mechanism: Annotated[
         str | None, typer.Option("--mechanism", help="auto, monitoring or codepatch.")

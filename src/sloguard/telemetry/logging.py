@@ -136,9 +136,11 @@ class JsonFormatter(logging.Formatter):
             value = fields.get(name)
             if value:
                 out[name] = value
-        for key in fields.keys() - _STANDARD:
-            if not key.startswith("_"):
-                out[key] = fields[key]
+        # in the order the record got them (a set difference would shuffle
+        # them between processes)
+        out.update(
+            {k: v for k, v in fields.items() if k not in _STANDARD and not k.startswith("_")}
+        )
         if record.exc_info:
             out["exception"] = _scrub(self.formatException(record.exc_info))
         if record.stack_info:

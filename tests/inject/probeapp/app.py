@@ -1,7 +1,7 @@
 """A tiny Starlette service for the live-probe tests: a repository, an async loader, /metrics.
 
 It starts the probe control server itself at import (``sloguard run`` does
-that for real services), in ``$SLOGUARD_PROBE_SOCKET_DIR``.
+that for real services), in ``$SLOGUARD_INJECT__PROBES__SOCKET_DIR``.
 """
 
 from __future__ import annotations
@@ -63,4 +63,4 @@ _calls = logging.StreamHandler()
 _calls.setFormatter(JsonFormatter())
 logging.getLogger("sloguard.probe.calls").addHandler(_calls)
 logging.getLogger("sloguard.probe.calls").setLevel(logging.INFO)
-start_control_server(ProbeSettings(socket_dir=Path(os.environ["SLOGUARD_PROBE_SOCKET_DIR"])))
+start_control_server(ProbeSettings(socket_dir=Path(os.environ["SLOGUARD_INJECT__PROBES__SOCKET_DIR"])))
