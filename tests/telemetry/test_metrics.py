@@ -111,3 +111,22 @@ def test_multiprocess_mode_sums_every_worker_exactly(tmp_path: Path) -> None:
         'sloguard_http_requests_total{method="GET",route="/items/{id}",status_class="5xx"} 100.0'
         in text
     )
+
+
+def test_multiprocess_scrapes_keep_this_processs_own_collectors(tmp_path: Path) -> None:
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    class BreakerState(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield GaugeMetricFamily("sloguard_test_breaker_open", "state read at scrape", value=1)
+
+    spawn = multiprocessing.get_context("spawn")
+    worker = spawn.Process(target=_worker, args=(str(tmp_path), 10))
+    worker.start()
+    worker.join(30)
+    registry = CollectorRegistry()
+    registry.register(BreakerState())
+    text = exposition(registry, None, tmp_path)[0].decode()
+    assert "sloguard_test_breaker_open 1.0" in text
+    assert text.count("# TYPE sloguard_http_requests_total counter") == 1

@@ -292,6 +292,28 @@ def framework_off(settings: Settings, name: str) -> str | None:
     return f"{name!r} is not in inject.frameworks"
 
 
+#: families the bootstrap's parts (asyncio task tracking, live probes) keep on
+#: prometheus_client's default registry; a hook-built guard serves them too
+PROCESS_FAMILIES = ("sloguard_asyncio_", "sloguard_probe_")
+
+
+def bridge_process_metrics(registry: Any) -> None:
+    """Serve the process-wide task and probe families on ``registry`` (a guard's)."""
+    from prometheus_client import REGISTRY
+    from prometheus_client.registry import Collector
+
+    if registry is REGISTRY:
+        return
+
+    class ProcessFamilies(Collector):
+        def collect(self) -> Iterator[Any]:
+            for family in REGISTRY.collect():
+                if family.name.startswith(PROCESS_FAMILIES):
+                    yield family
+
+    registry.register(ProcessFamilies())
+
+
 def _bootstrap_guard_options() -> dict[str, Any]:
     """Guard options from ``sloguard run``'s bootstrap: its tracer provider, if it made one."""
     from sloguard.inject import _bootstrap

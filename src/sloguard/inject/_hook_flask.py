@@ -21,7 +21,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sloguard.context import current_request
-from sloguard.inject._frameworks import AppEntries, Hook, guarded_by_user
+from sloguard.inject._frameworks import (
+    AppEntries,
+    Hook,
+    bridge_process_metrics,
+    guarded_by_user,
+)
 
 if TYPE_CHECKING:
     from sloguard.asgi.wsgi import StartResponse, WSGIGuard
@@ -56,7 +61,9 @@ def guard_wsgi_class(
 
     def build(app: Any) -> WSGIGuard:
         settings = settings_for(app) if settings_for is not None else inst.settings
-        return WSGIGuard(app, settings, **options)
+        guarded = WSGIGuard(app, settings, **options)
+        bridge_process_metrics(guarded.registry)
+        return guarded
 
     def skipped(app: Any) -> str | None:
         return skip(app) or guarded_by_user(app, app.__dict__.get("wsgi_app"))

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sloguard.context import current_request
-from sloguard.inject._frameworks import AppEntries, Hook, framework_off, guarded_by_user
+from sloguard.inject._frameworks import (
+    AppEntries,
+    Hook,
+    bridge_process_metrics,
+    framework_off,
+    guarded_by_user,
+)
 
 if TYPE_CHECKING:
     from sloguard.asgi._types import Receive, Scope, Send
@@ -49,7 +55,9 @@ def guard_asgi_class(
 
     def build(app: Any) -> Guard:
         settings = settings_for(app) if settings_for is not None else inst.settings
-        return Guard(app, settings, **inst.guard_options)
+        guarded = Guard(app, settings, **inst.guard_options)
+        bridge_process_metrics(guarded.registry)
+        return guarded
 
     def skipped(app: Any) -> str | None:
         return skip(app) or guarded_by_user(app)

@@ -23,6 +23,7 @@ builds a key on every call, the cache makes the per-request cost a dict hit.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -34,6 +35,8 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from sloguard.settings import MetricsSettings
 
@@ -141,6 +144,23 @@ def exposition(
     encoder, content_type = choose_encoder(accept or "")
     if multiprocess_path is None:
         return encoder(registry), content_type
+    # every worker's counters, merged from the files, and next to them the
+    # families only this process knows (custom collectors reading state at
+    # scrape time: breakers, the shedder, the auth policy, asyncio tasks); a
+    # family the files already have is left out, so nothing is counted twice
+    shared = list(
+        multiprocess.MultiProcessCollector(None, path=str(multiprocess_path)).collect()  # type: ignore[no-untyped-call]
+    )
+    names = {family.name for family in shared}
+    local = [f for f in registry.collect() if f.name not in names and f.samples]
     merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged, path=str(multiprocess_path))  # type: ignore[no-untyped-call]
+    merged.register(_Families([*shared, *local]))
     return encoder(merged), content_type
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
