@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -205,3 +207,29 @@ def test_call_made_while_serving_a_hooked_request_is_a_child_of_its_server_span(
         ]
         assert upstream.parent is not None
         assert upstream.parent.span_id == server.context.span_id
+
+
+def test_httpx_breakers_share_their_state_through_redis_when_configured(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    redis_server.flushall()
+    resilience = {
+        **OUTBOUND,
+        "redis": {"url": redis_server.url, "prefix": "hooktest", "sync_interval_s": 0.02},
+    }
+
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    with hooks_installed(tmp_path, resilience=resilience) as hooked:
+        for _ in range(2):
+            httpx.Client(transport=httpx.MockTransport(down)).get("http://down.test/")
+        outcome = hooked.outcome("httpx breakers")
+        assert outcome is not None
+        assert "shared through Redis" in outcome[1]
+        deadline = time.monotonic() + 2
+        found = "*0"  # the number of matching keys, as Redis answers it
+        while time.monotonic() < deadline and found == "*0":
+            time.sleep(0.02)
+            found = redis_server.command("KEYS", "hooktest:breaker:*down.test*")
+    assert found != "*0"

@@ -169,8 +169,8 @@ def _breaker_wrappers(
     """Sync and async transport wrappers adding breakers, or Nones (the report says why).
 
     One registry for the installation: every client calling a host shares its
-    breaker. State is this process's own; sharing it through Redis is left
-    to clients wired with ``BreakerTransport`` by hand.
+    breaker. With ``resilience.redis.url`` and ``outbound.shared`` the state
+    is shared through Redis with every other instance, as inbound breakers'.
     """
     resilience = inst.settings.resilience
     outbound = resilience.outbound
@@ -187,14 +187,26 @@ def _breaker_wrappers(
     fields = {field.name for field in dataclasses.fields(_types.BreakerPolicy)}
     policy = _types.BreakerPolicy(**{name: getattr(outbound, name) for name in fields})
     classifier = _classify.FailureClassifier(failure_statuses=frozenset(outbound.failure_statuses))
-    registry = _breaker.BreakerRegistry(policy, classifier=classifier)
+    redis = resilience.redis
+    shared = outbound.shared and redis.url is not None
+    backend_factory = None
+    if shared:
+        from sloguard.asgi._breaker_layer import backend_for
+
+        def backend_factory(name: str, policy: Any) -> Any:
+            return backend_for(name, policy, True, redis)
+
+    registry = _breaker.BreakerRegistry(
+        policy, classifier=classifier, backend_factory=backend_factory
+    )
     key, routes = outbound.key, outbound.routes
     try:
         _transport.breaker_key(key, routes)  # refuse bad settings here, not in every Client()
     except ValueError as exc:
         inst.report.failed("httpx breakers", f"resilience.outbound: {exc}")
         return None, None
-    inst.report.instrumented("httpx breakers", f"one breaker per {key}, state local to the process")
+    where = "shared through Redis" if shared else "local to the process"
+    inst.report.instrumented("httpx breakers", f"one breaker per {key}, state {where}")
 
     def sync_wrap(transport: Any) -> Any:
         return _transport.BreakerTransport(transport, key=key, routes=routes, registry=registry)
