@@ -284,7 +284,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             name,
             ", ".join(f"{v:.0f}" for v in entry["requests_per_s"]),
             f"{entry['median_requests_per_s']:.0f}",
-            f"{entry['loss_vs_bare']:.1%}",
+            "-" if entry["loss_vs_bare"] is None else f"{entry['loss_vs_bare']:.1%}",
             "-" if cpu is None else f"{cpu:.0f}",
             f"{entry['median_p99_ms']:.2f}",
             str(entry["errors"]),

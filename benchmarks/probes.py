@@ -1,9 +1,10 @@
 """What a live probe costs per call, in nanoseconds, by mechanism and Python version.
 
 Each interpreter (the project's 3.11 venv, and ``.venv-3.12``/``.venv-3.13``
-when they exist) runs ``python -m benchmarks.probes measure`` in a fresh
-process and times ``target(1, 2)`` (a two-argument function returning a sum)
-in a loop of ``calls`` calls, ``rounds`` times, median per call:
+when they exist) runs :func:`measure` in a fresh process
+(``python -c "import benchmarks.probes as b; b.measure(...)"``) and times
+``target(1, 2)`` (a two-argument function returning a sum) in a loop of
+``calls`` calls, ``rounds`` times, median per call:
 
 * **bare** -- no probe;
 * **no-op hook** -- the mechanism calling a hook that does nothing: the pure

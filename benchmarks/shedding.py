@@ -189,6 +189,9 @@ def simulate(
 ) -> dict[str, Any]:
     """One run of the processor-sharing model (see module doc); deterministic per seed."""
     rng = random.Random(seed)
+    # a second stream for work sizes, drawn at arrival: every variant then sees
+    # the same traffic, whatever it refuses
+    work_rng = random.Random(seed + 1)
     clock = ManualClock(start=0.0)
     shedder: LoadShedder | None = None
     if variant == "gradient2":
@@ -237,6 +240,7 @@ def simulate(
             continue
         next_arrival = now + rng.expovariate(rate)
         priority = rng.choices(classes, weights)[0]
+        work = work_rng.expovariate(1 / mean_work_s)
         offered[priority] += 1
         token = None
         if shedder is not None:
@@ -248,9 +252,7 @@ def simulate(
             if shedder.adaptive is not None and seq % 100 == 0:
                 limits.append(shedder.adaptive.limit)
         seq += 1
-        heapq.heappush(
-            running, (virtual + rng.expovariate(1 / mean_work_s), seq, now, priority, token)
-        )
+        heapq.heappush(running, (virtual + work, seq, now, priority, token))
     total = sum(offered.values())
     return {
         "variant": variant,
