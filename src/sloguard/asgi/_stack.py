@@ -97,6 +97,7 @@ class Stack:
             metrics=self.metrics,
             recorder=self.recorder,
             routes=self.routes,
+            fast_spans=cfg.tracing.fast_spans,
         )
 
     def scrape(self, accept: str | None) -> tuple[bytes, str]:
