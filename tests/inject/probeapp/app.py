@@ -63,4 +63,6 @@ _calls = logging.StreamHandler()
 _calls.setFormatter(JsonFormatter())
 logging.getLogger("sloguard.probe.calls").addHandler(_calls)
 logging.getLogger("sloguard.probe.calls").setLevel(logging.INFO)
-start_control_server(ProbeSettings(socket_dir=Path(os.environ["SLOGUARD_INJECT__PROBES__SOCKET_DIR"])))
+start_control_server(
+    ProbeSettings(socket_dir=Path(os.environ["SLOGUARD_INJECT__PROBES__SOCKET_DIR"]))
+)
