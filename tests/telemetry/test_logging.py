@@ -100,3 +100,18 @@ def test_redactor_masks_sensitive_headers() -> None:
     redactor = Redactor(["authorization"], [])
     assert redactor.header("Authorization", "Bearer x") == REDACTED
     assert redactor.header("user-agent", "curl/8") == "curl/8"
+
+
+def test_records_outside_a_request_carry_the_current_spans_ids() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from sloguard.telemetry.logging import install_record_factory
+
+    install_record_factory()
+    tracer = TracerProvider().get_tracer("job")
+    with tracer.start_as_current_span("nightly-job") as span:
+        record = logging.getLogger("job").makeRecord("job", logging.INFO, "f", 1, "m", (), None)
+    context = span.get_span_context()
+    assert record.trace_id == format(context.trace_id, "032x")  # type: ignore[attr-defined]
+    assert record.span_id == format(context.span_id, "016x")  # type: ignore[attr-defined]
+    assert record.request_id == ""  # type: ignore[attr-defined]

@@ -82,10 +82,16 @@ def install_record_factory() -> None:
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             ctx = current_request()
-            if ctx is None:
-                record.trace_id = record.span_id = record.request_id = record.route = ""
-                return record
             span_ctx = trace.get_current_span().get_span_context()
+            if ctx is None:
+                # outside a request (a worker, a job) a span may still be current
+                if span_ctx.is_valid:
+                    record.trace_id = format(span_ctx.trace_id, "032x")
+                    record.span_id = format(span_ctx.span_id, "016x")
+                else:
+                    record.trace_id = record.span_id = ""
+                record.request_id = record.route = ""
+                return record
             if span_ctx.is_valid:
                 record.trace_id = format(span_ctx.trace_id, "032x")
                 record.span_id = format(span_ctx.span_id, "016x")
