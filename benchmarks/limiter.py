@@ -6,7 +6,9 @@ and writes its state; the benchmark checks it), one decision per request. Groups
 
 * **memory, sync, one caller**: sloguard's ``MemoryLimiterStore`` (GCRA and
   sliding window counter) against ``limits``' ``MemoryStorage`` with its moving
-  window, sliding window counter and fixed window strategies.
+  window, sliding window counter and fixed window strategies. A third
+  sloguard row goes through the whole ``RateLimiter.check_sync`` (key
+  extraction from a ``RequestInfo`` and the per-request result) for GCRA.
 * **memory, async, 64 tasks**: the same through the async APIs
   (``limits.aio`` memory storage).
 * **Redis, sync, one caller** and **8 threads**: ``RedisLimiterStore.decide_sync``
@@ -15,6 +17,16 @@ and writes its state; the benchmark checks it), one decision per request. Groups
   against ``limits.aio.storage.RedisStorage`` with redis-py's asyncio client
   (``implementation="redispy"``; limits 5.8 defaults to coredis, which is not
   installed here).
+
+What is compared: sloguard's store call ``decide(limit, key)`` against
+``limits``' ``strategy.hit(item, key)``, the public entry point of each that
+takes a policy and a key and charges it. sloguard's answers carry more (the
+remaining quota and reset time for the RateLimit headers; ``hit`` returns a
+bool, and ``limits`` needs a second call, ``get_window_stats``, for those).
+Every Redis decision of either library is one round trip (one ``EVALSHA``),
+so the single-caller Redis rows are bound by the round trip for both; the
+concurrent rows are where sloguard coalesces decisions into shared calls
+(async tasks in one loop turn, or threads through the group commit).
 
 The Redis is a real ``redis-server`` started on a free loopback port
 (:class:`tests.harness.servers.RedisServer`), flushed before each round. The
@@ -45,8 +57,9 @@ from limits import RateLimitItemPerSecond, strategies
 from rich.table import Table
 from tests.harness.servers import RedisServer
 
+from sloguard.resilience._limit_keys import RequestInfo
 from sloguard.resilience._limit_store import MemoryLimiterStore, RedisLimiterStore
-from sloguard.resilience._ratelimit import Algorithm, RateLimit
+from sloguard.resilience._ratelimit import Algorithm, RateLimit, RateLimiter
 
 __all__ = ["GOAL", "NAME", "run", "tables"]
 
@@ -160,6 +173,17 @@ def _variants(redis_url: str) -> list[Variant]:
         variants.append(
             Variant(f"memory, async, {TASKS} tasks", name, "sloguard", _async_run(mem_async, TASKS))
         )
+    checker = RateLimiter([GCRA], MemoryLimiterStore())
+    infos = {key: RequestInfo(client_ip=key) for key in KEYS}
+
+    def check(key: str) -> bool:
+        return checker.check_sync(infos[key]).allowed
+
+    variants.append(
+        Variant(
+            "memory, sync, 1 caller", "GCRA, RateLimiter.check_sync", "sloguard", _sync_one(check)
+        )
+    )
     for name, strategy in SYNC_STRATEGIES.items():
         limiter = strategy(limits.storage.MemoryStorage())
         variants.append(
@@ -241,7 +265,7 @@ def _variants(redis_url: str) -> list[Variant]:
 
 def _ops(group: str, quick: bool) -> int:
     if group.startswith("memory"):
-        return 4_000 if quick else 40_000
+        return 4_096 if quick else 40_000
     return 1_024 if quick else 6_400
 
 

@@ -160,3 +160,14 @@ def test_a_redis_outage_fails_open_or_closed_per_limit(tmp_path: Path) -> None:
         "sloguard_rate_limit_decisions_total", {"limit": "open", "result": "degraded"}
     )
     assert degraded == 2.0
+
+
+def test_paths_without_a_template_are_matched_by_path_and_skip_route_keys() -> None:
+    by_route = {"name": "per-route", "key": "route", "limit": 1}
+    by_path = {"name": "legacy", "limit": 1, "routes": ["/legacy/*"]}
+    guarded = guard(shop(), settings_with(by_route, by_path))
+    statuses = [
+        r.status_code for r in send_all(guarded, [*gets("/nope", 2), *gets("/legacy/x", 2)])
+    ]
+    assert statuses == [404, 404, 404, 429]
+    guarded.close()

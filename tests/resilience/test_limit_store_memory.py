@@ -6,10 +6,14 @@ import asyncio
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sloguard.resilience._clock import ManualClock
+from sloguard.resilience._gcra import Gcra, GcraDecision
 from sloguard.resilience._limit_store import MemoryLimiterStore
 from sloguard.resilience._ratelimit import Algorithm, RateLimit
+from sloguard.resilience._sliding import EMPTY_STATE
 
 ALGORITHMS = [
     pytest.param(Algorithm.GCRA, id="gcra"),
@@ -106,3 +110,53 @@ def test_concurrent_threads_never_admit_more_than_the_limit() -> None:
 def test_a_bad_size_names_the_field() -> None:
     with pytest.raises(ValueError, match="'max_keys'"):
         MemoryLimiterStore(max_keys=0)
+
+
+def model_answers(
+    limit: RateLimit, steps: list[tuple[float, int]]
+) -> list[tuple[bool, int, float]]:
+    """What the sans-I/O model says for each (time step, cost), state kept by hand."""
+    model, now, answers = limit.model, 1_000.0, []
+    state: object = 0.0 if isinstance(model, Gcra) else EMPTY_STATE
+    for step, cost in steps:
+        now += step
+        decided = model.decide(state, now, cost)  # type: ignore[arg-type]
+        if decided.allowed:
+            state = decided.new_tat if isinstance(decided, GcraDecision) else decided.state
+        answers.append((decided.allowed, decided.remaining, decided.retry_after_s))
+    return answers
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from([0.0, 0.01, 0.3, 1.7, 5.0]), st.integers(1, 4))))
+def test_the_inline_fast_path_answers_exactly_as_the_sans_io_model(
+    algorithm: Algorithm, steps: list[tuple[float, int]]
+) -> None:
+    clock = ManualClock(start=1_000.0)
+    store = MemoryLimiterStore(clock=clock)
+    limit = RateLimit("same", 5, 2.0, burst=3, algorithm=algorithm)
+    answers = []
+    for step, cost in steps:
+        clock.advance(step)
+        d = store.decide_sync(limit, "k", cost)
+        answers.append((d.allowed, d.remaining, d.retry_after_s))
+    assert answers == model_answers(limit, steps)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_one_limit_through_decide_all_matches_decide(algorithm: Algorithm) -> None:
+    clock = ManualClock()
+    single, grouped = MemoryLimiterStore(clock=clock), MemoryLimiterStore(clock=clock)
+    limit = RateLimit("one", 3, 1.0, algorithm=algorithm)
+    for _ in range(5):
+        a, (b,) = single.decide_sync(limit, "k"), grouped.decide_all_sync([(limit, "k", 1)])
+        assert a == b
+        clock.advance(0.1)
+
+
+def test_a_refused_new_key_leaves_no_entry() -> None:
+    store = MemoryLimiterStore(clock=ManualClock())
+    limit = RateLimit("big", 10, 1.0, burst=2)
+    assert not store.decide_sync(limit, "k", cost=3).allowed
+    assert len(store) == 0

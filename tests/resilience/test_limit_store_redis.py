@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from sloguard.resilience._clock import ManualClock
-from sloguard.resilience._limit_store import MemoryLimiterStore, RedisLimiterStore, _safe_url
+from sloguard.resilience._limit_store import MemoryLimiterStore, RedisLimiterStore
+from sloguard.resilience._limit_store_redis import _safe_url
 from sloguard.resilience._ratelimit import Algorithm, LimitDecision, RateLimit
 from tests.harness.processes import free_port
 from tests.harness.servers import RedisServer
@@ -109,6 +112,54 @@ def test_concurrent_async_decisions_share_script_calls_and_count_exactly(
     decisions = asyncio.run(crowd())
     assert sum(d.allowed for d in decisions) == 100
     assert store.calls < 30
+
+
+def test_a_single_async_caller_makes_one_inline_script_call_per_decision(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisLimiterStore(redis_server.url)
+    limit = RateLimit("solo", 100, 3600.0)
+    flushes: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        if "RedisLimiterStore" in coro.__qualname__:
+            flushes.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def one_by_one() -> list[LimitDecision]:
+        asyncio.get_running_loop().set_task_factory(factory)
+        try:
+            return [await store.decide(limit, "k") for _ in range(20)]
+        finally:
+            await store.aclose()
+
+    decisions = asyncio.run(one_by_one())
+    assert [d.remaining for d in decisions] == list(range(99, 79, -1))
+    assert (store.calls, flushes) == (20, [])
+
+
+@pytest.mark.parametrize(
+    "max_batch",
+    [pytest.param(256, id="group-commit"), pytest.param(1, id="lead-handed-on-every-call")],
+)
+def test_threads_share_script_calls_and_count_exactly(
+    redis_server: RedisServer, max_batch: int
+) -> None:
+    store = RedisLimiterStore(redis_server.url, max_batch=max_batch, timeout_s=1.0)
+    limit = RateLimit(f"threads-{max_batch}", 500, 3600.0)
+    admitted: list[int] = []
+
+    def worker() -> None:
+        admitted.append(sum(store.decide_sync(limit, "k").allowed for _ in range(100)))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(admitted) == 500
+    assert store.degraded_decisions == 0
+    assert store.calls < 800 if max_batch > 1 else store.calls == 800
 
 
 def test_an_unreachable_redis_fails_open_flagged_degraded(caplog: pytest.LogCaptureFixture) -> None:

@@ -188,3 +188,30 @@ def test_the_per_request_cost_replaces_the_policy_cost() -> None:
     assert result.decisive is not None
     assert result.decisive.remaining == 40
     assert not rate.check_sync(info(), cost=60).allowed
+
+
+def test_a_single_limit_answers_as_the_all_or_nothing_path_does() -> None:
+    limit = RateLimit("login", 3, 60.0)
+    # the second limit never applies, so only the path differs
+    alone, grouped = limiter(limit), limiter(limit, RateLimit("user", 1, 60.0, key="principal"))
+    for cost in (1, 2, 1, 1):
+        assert alone.check_sync(info(), cost) == grouped.check_sync(info(), cost)
+
+
+def test_a_broken_key_function_beside_others_skips_only_its_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(_: RequestInfo) -> str:
+        raise RuntimeError("boom")
+
+    rate = limiter(RateLimit("broken", 1, 60.0, key=broken), RateLimit("ip", 1, 60.0))
+    with caplog.at_level(logging.ERROR, "sloguard.resilience.ratelimit"):
+        assert [d.policy for d in rate.check_sync(info()).decisions] == ["ip"]
+    assert "'broken': the key function raised" in caplog.text
+
+
+def test_decisions_and_results_are_values() -> None:
+    assert decision() == decision()
+    assert decision()._replace(remaining=1).remaining == 1
+    assert RateLimitResult((decision(),)).allowed
+    assert not RateLimitResult((decision(), decision(allowed=False))).allowed

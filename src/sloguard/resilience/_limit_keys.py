@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sloguard.context import RequestContext, current_request
+from sloguard.routing import UNMATCHED
 
 __all__ = ["KeyFunc", "RequestInfo", "key_function", "principal_id"]
 
@@ -58,7 +59,8 @@ class RequestInfo:
         return cls(
             method=str(scope.get("method", "GET")),
             path=str(scope.get("path", "/")),
-            route=ctx.route if ctx is not None else "",
+            # the observe layer's name for "no template": not a route anyone limits
+            route=ctx.route if ctx is not None and ctx.route != UNMATCHED else "",
             client_ip=client_ip,
             headers=scope.get("headers") or (),
             principal=principal_id(ctx.principal) if ctx is not None else None,

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sloguard.errors import problem_body, problem_response_headers
 from sloguard.resilience._gcra import Gcra
@@ -47,6 +47,7 @@ __all__ = [
     "most_restrictive",
     "rate_limit_headers",
     "storage_key",
+    "uncharged",
 ]
 
 logger = logging.getLogger("sloguard.resilience.ratelimit")
@@ -90,8 +91,14 @@ class RateLimit:
     fail_closed: bool = False
     overrides: Mapping[str, int] = field(default_factory=dict, hash=False)
     key_func: KeyFunc = field(init=False, repr=False, compare=False, hash=False)
-    _model: Model = field(init=False, repr=False, compare=False, hash=False)
-    _hot_models: Mapping[str, Model] = field(init=False, repr=False, compare=False, hash=False)
+    #: the period as the whole seconds the ``w`` parameter allows (at least 1)
+    window_s: int = field(init=False, repr=False, compare=False, hash=False)
+    #: what every storage key of this limit starts with ("name:")
+    key_prefix: str = field(init=False, repr=False, compare=False, hash=False)
+    #: the sans-I/O algorithm for keys without an override
+    model: Model = field(init=False, repr=False, compare=False, hash=False)
+    #: the algorithms of the keys in ``overrides``
+    hot_models: Mapping[str, Model] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         def bad(field_name: str, why: str) -> ValueError:
@@ -117,9 +124,11 @@ class RateLimit:
                 raise bad("overrides", f"limit for {hot_key!r} must be at least 1")
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
         object.__setattr__(self, "key_func", key_function(self.key))
-        object.__setattr__(self, "_model", self._build_model(None))
+        object.__setattr__(self, "window_s", max(1, round(self.period_s)))
+        object.__setattr__(self, "key_prefix", f"{self.name}:")
+        object.__setattr__(self, "model", self._build_model(None))
         hot = {hot_key: self._build_model(hot_key) for hot_key in self.overrides}
-        object.__setattr__(self, "_hot_models", hot)
+        object.__setattr__(self, "hot_models", MappingProxyType(hot))
 
     def _build_model(self, key: str | None) -> Model:
         limit = self.limit if key is None else self.limit_for(key)
@@ -130,9 +139,9 @@ class RateLimit:
 
     def model_for(self, key: str) -> Model:
         """The sans-I/O algorithm (with this key's limit and burst) to decide with."""
-        if self._hot_models:
-            return self._hot_models.get(key, self._model)
-        return self._model
+        if self.hot_models:
+            return self.hot_models.get(key, self.model)
+        return self.model
 
     def limit_for(self, key: str) -> int:
         return self.overrides.get(key, self.limit)
@@ -145,14 +154,16 @@ class RateLimit:
             return self.burst
         return max(1, round(self.burst * limit / self.limit))
 
-    @property
-    def window_s(self) -> int:
-        """The period as the whole seconds the ``w`` parameter allows (at least 1)."""
-        return max(1, round(self.period_s))
 
+class LimitDecision(NamedTuple):
+    """One limit's answer for one key.
 
-@dataclass(frozen=True, slots=True)
-class LimitDecision:
+    A named tuple rather than a frozen dataclass: one is built for every
+    decision, and a frozen dataclass of eight fields takes about 0.6 us to
+    build (half a memory decision) against 0.1 us for the tuple when the
+    stores build it with ``tuple.__new__``.
+    """
+
     allowed: bool
     #: the limit that applied to this key (after any override)
     limit: int
@@ -192,11 +203,20 @@ class LimiterStore(Protocol):
     def decide_all_sync(self, requests: Sequence[LimitRequest]) -> list[LimitDecision]: ...
 
 
+def uncharged(decision: LimitDecision, cost: int) -> LimitDecision:
+    """An admitting decision that was not charged because another limit refused."""
+    if not decision.allowed or decision.degraded:
+        return decision
+    return decision._replace(
+        remaining=min(decision.limit, decision.remaining + cost), retry_after_s=0.0
+    )
+
+
 def storage_key(limit: RateLimit, key: str) -> str:
     """The name a limit's state for ``key`` is stored under (long keys hashed)."""
     if len(key) > MAX_KEY_CHARS:
         key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{limit.name}:{key}"
+    return limit.key_prefix + key
 
 
 def _sf_string(text: str) -> str:
@@ -234,15 +254,22 @@ def most_restrictive(decisions: Sequence[LimitDecision]) -> LimitDecision | None
     return decisions[0] if decisions else None
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitResult:
-    """Every decision for one request and the one to report."""
+class RateLimitResult(NamedTuple):
+    """Every decision for one request and the one to report.
+
+    A named tuple for the same reason as :class:`LimitDecision`: one is built
+    per request.
+    """
 
     decisions: tuple[LimitDecision, ...] = ()
 
     @property
     def allowed(self) -> bool:
-        return all(d.allowed for d in self.decisions)
+        # a loop, not all() over a generator: half the time, on every request
+        for decision in self.decisions:  # noqa: SIM110
+            if not decision.allowed:
+                return False
+        return True
 
     @property
     def decisive(self) -> LimitDecision | None:
@@ -281,8 +308,23 @@ class RateLimitResult:
         return status, headers, body
 
 
+#: the result of a request no limit applies to
+_NOTHING = RateLimitResult()
+#: builds a RateLimitResult without the named tuple's Python-level __new__
+_result = tuple.__new__
+
+
+def _skipped(limit: RateLimit, exc: Exception) -> None:
+    # a broken key callable must not turn every request into a 500
+    logger.error("rate limit %r: the key function raised; limit skipped", limit.name, exc_info=exc)
+
+
 class RateLimiter:
-    """Evaluates the limits that apply to a request against one store."""
+    """Evaluates the limits that apply to a request against one store.
+
+    With a single limit (the common case) a check goes straight to the
+    store's one-limit call: no request list, no all-or-nothing bookkeeping.
+    """
 
     def __init__(self, limits: Sequence[RateLimit], store: LimiterStore | None = None) -> None:
         names = [limit.name for limit in limits]
@@ -295,6 +337,7 @@ class RateLimiter:
             store = MemoryLimiterStore()
         self.limits = tuple(limits)
         self.store: LimiterStore = store
+        self._only = self.limits[0] if len(self.limits) == 1 else None
 
     def requests_for(self, info: RequestInfo, cost: int | None = None) -> list[LimitRequest]:
         """The (limit, key, cost) triples that apply to ``info``."""
@@ -302,24 +345,43 @@ class RateLimiter:
         for limit in self.limits:
             try:
                 key = limit.key_func(info)
-            except Exception:
-                # a broken key callable must not turn every request into a 500
-                logger.exception(
-                    "rate limit %r: the key function raised; limit skipped", limit.name
-                )
+            except Exception as exc:
+                _skipped(limit, exc)
                 continue
             if key is not None:
                 requests.append((limit, key, limit.cost if cost is None else cost))
         return requests
 
     async def check(self, info: RequestInfo, cost: int | None = None) -> RateLimitResult:
+        only = self._only
+        if only is not None:
+            try:
+                key = only.key_func(info)
+            except Exception as exc:
+                _skipped(only, exc)
+                return _NOTHING
+            if key is None:
+                return _NOTHING
+            decision = await self.store.decide(only, key, only.cost if cost is None else cost)
+            return _result(RateLimitResult, ((decision,),))
         requests = self.requests_for(info, cost)
         if not requests:
-            return RateLimitResult()
+            return _NOTHING
         return RateLimitResult(tuple(await self.store.decide_all(requests)))
 
     def check_sync(self, info: RequestInfo, cost: int | None = None) -> RateLimitResult:
+        only = self._only
+        if only is not None:
+            try:
+                key = only.key_func(info)
+            except Exception as exc:
+                _skipped(only, exc)
+                return _NOTHING
+            if key is None:
+                return _NOTHING
+            decision = self.store.decide_sync(only, key, only.cost if cost is None else cost)
+            return _result(RateLimitResult, ((decision,),))
         requests = self.requests_for(info, cost)
         if not requests:
-            return RateLimitResult()
+            return _NOTHING
         return RateLimitResult(tuple(self.store.decide_all_sync(requests)))
