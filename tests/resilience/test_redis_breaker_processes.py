@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
+from sloguard.resilience._breaker import CircuitBreaker
+from sloguard.resilience._breaker_lua import state_keys
 from sloguard.resilience._redis_breaker import RedisBreakerBackend
 from sloguard.resilience._types import BreakerPolicy, BreakerState, Outcome
 
@@ -77,3 +80,28 @@ def test_a_forked_child_shares_the_breaker_through_its_own_agent(redis_server) -
         while backend.state is not BreakerState.OPEN and time.monotonic() < deadline:
             time.sleep(0.002)
         assert backend.state is BreakerState.OPEN
+
+
+def _shared_calls(url: str, name: str) -> int:
+    with redis.Redis.from_url(url) as client:
+        counts = client.hgetall(state_keys(PREFIX, name)[1])
+    return sum(int(v) for k, v in counts.items() if k.startswith(b"c:"))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_whose_calls_all_succeed_links_and_shares_them(redis_server) -> None:
+    policy = BreakerPolicy(consecutive_failures=3)
+    with RedisBreakerBackend("ok", policy, url=redis_server.url, prefix=PREFIX) as backend:
+        work = CircuitBreaker("ok", backend=backend)(lambda: None)
+        while not backend.connected:
+            time.sleep(0.001)
+        pid = os.fork()
+        if pid == 0:  # the child: lock-free successes only, which must still link it
+            for _ in range(100):
+                work()
+            deadline = time.monotonic() + 3
+            while _shared_calls(redis_server.url, "ok") < 100 and time.monotonic() < deadline:
+                time.sleep(0.002)
+            os._exit(0 if _shared_calls(redis_server.url, "ok") == 100 else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -55,12 +55,11 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from sloguard.errors import SloguardHTTPError
 from sloguard.resilience._classify import FailureClassifier
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
-from sloguard.resilience._core import BreakerCore
 from sloguard.resilience._local import LocalBreaker
 from sloguard.resilience._types import (
     Admission,
@@ -71,7 +70,13 @@ from sloguard.resilience._types import (
     Outcome,
 )
 
-__all__ = ["BreakerOpenError", "BreakerRegistry", "CircuitBreaker", "retry_after_header"]
+__all__ = [
+    "BreakerOpenError",
+    "BreakerRegistry",
+    "CircuitBreaker",
+    "FastPath",
+    "retry_after_header",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -94,8 +99,29 @@ _Block = list[Any]
 _ACTIVE: ContextVar[_Block | None] = ContextVar("sloguard_breaker_blocks", default=None)
 
 
+class FastPath(Protocol):
+    """What a backend lets callers skip ``admit`` and ``record`` with, on a closed breaker.
+
+    A backend offers one as its ``fast_path`` attribute (optional: backends without it
+    are always called; :class:`LocalBreaker` and the Redis-shared backend offer their
+    :class:`~sloguard.resilience._core.BreakerCore`). The promises:
+
+    * while ``closed_admission`` is set, ``admit()`` would return that very object and do
+      nothing else, so a caller may read the attribute instead;
+    * ``closed_success``, when not None, counts a SUCCESS of the admission that is still
+      ``closed_admission`` exactly as ``record`` would, from any thread without a lock;
+      it is offered only when no strategy needs call durations.
+    """
+
+    @property
+    def closed_admission(self) -> Admission | None: ...
+
+    @property
+    def closed_success(self) -> Callable[[], object] | None: ...
+
+
 class _NoFastPath:
-    """Stands in for a core whose closed-state admission cannot be read directly."""
+    """Stands in for a backend that offers no fast path: every call goes to the backend."""
 
     __slots__ = ()
     closed_admission: Admission | None = None
@@ -103,6 +129,13 @@ class _NoFastPath:
 
 
 _NO_FAST_PATH = _NoFastPath()
+
+
+def _fast_path(backend: BreakerBackend) -> FastPath:
+    if isinstance(backend, LocalBreaker):
+        return backend.core
+    fast: FastPath | None = getattr(backend, "fast_path", None)
+    return fast if fast is not None else _NO_FAST_PATH
 
 
 def retry_after_header(retry_after_s: float) -> str:
@@ -171,11 +204,10 @@ class CircuitBreaker:
         self._backend = backend
         self._admit = backend.admit
         self._record = backend.record
-        # In memory, a closed breaker's admission is one attribute read, no call.
-        self._fast: BreakerCore | _NoFastPath = (
-            backend.core if isinstance(backend, LocalBreaker) else _NO_FAST_PATH
-        )
-        # In memory without a window, a closed-state success takes no lock (see the calls).
+        # With a fast path (in memory, or shared through Redis), a closed breaker's admission
+        # is one attribute read, no call.
+        self._fast = _fast_path(backend)
+        # ... and, without a window strategy, a closed-state success takes no lock.
         self._success = self._fast.closed_success
         # The in-memory backend never waits, so async callers skip a coroutine per call.
         self._sync_admit_async = isinstance(backend, LocalBreaker)
@@ -214,11 +246,12 @@ class CircuitBreaker:
     # --- calls ------------------------------------------------------------------------------
     #
     # The decorator is the hot path, so its wrappers repeat the bodies of ``call`` and
-    # ``call_async`` with everything bound to locals. In memory, a closed breaker admits with
-    # one attribute read (``fast.closed_admission``, always an allowed admission) and, without
-    # a window strategy, counts a success with one lock-free ``success()`` -- provided the
-    # admission is still the current one (see BreakerCore's "Lock-free successes"); anything
-    # else goes through the backend's ``record``.
+    # ``call_async`` with everything bound to locals. With a fast path (``FastPath``: in
+    # memory or shared through Redis), a closed breaker admits with one attribute read
+    # (``fast.closed_admission``, always an allowed admission) and, without a window
+    # strategy, counts a success with one lock-free ``success()`` -- provided the admission
+    # is still the current one (see BreakerCore's "Lock-free successes"); anything else goes
+    # through the backend's ``record``.
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate a sync or async function."""
@@ -258,7 +291,7 @@ class CircuitBreaker:
         return wrapper
 
     def _wrap_lock_free(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """The sync wrapper for an in-memory breaker with no window (so no timing either)."""
+        """The sync wrapper for a fast-path breaker with no window (so no timing either)."""
         admit, record, classify, fast = self._admit, self._record, self._classify, self._fast
         success = cast("Callable[[], object]", self._success)
         rejected = self._rejected

@@ -349,6 +349,11 @@ class BreakerCore:
             return self._close("probes_succeeded")
         return None
 
+    def closed_successes(self) -> int:
+        """The lock-free successes so far (read under the driver's lock); a new
+        one since the last look ended the failure streak."""
+        return self._settle_streak()
+
     def _settle_streak(self) -> int:
         """Fold in the lock-free successes (lock held); their count so far.
 

@@ -8,18 +8,27 @@ atomically.
 
 Closed state, the hot path
     ``admit`` returns the core's shared closed-state admission (no lock, no
-    I/O); ``record`` adds the outcome to a small batch under a lock (no clock
-    read). The agent pushes each breaker's batch every ``sync_interval_s``
-    (sooner, a fifth of it, once the batch holds a failure) in one script
-    call that counts it into the shared window, evaluates the trip strategies
-    with Redis' clock and publishes a trip. Consistency bound: a trip decided
-    anywhere is seen here within the pub/sub latency (about a millisecond on
-    a LAN) after the script that made it; the failure that causes a trip
-    reaches Redis within ``sync_interval_s / 5`` plus a round trip. If a
-    pub/sub message is lost without the connection failing, the next poll
-    (``poll_interval_s``) brings the state. Until then this process keeps
-    admitting calls it would reject: that window is the price of no round
-    trip per call.
+    I/O). With no window strategy (only ``consecutive_failures``, the
+    default) a success admitted that way costs what it does in memory: one
+    lock-free tick of the core's
+    :attr:`~sloguard.resilience._core.BreakerCore.closed_success`, which
+    :class:`~sloguard.resilience._breaker.CircuitBreaker` calls directly
+    (:attr:`RedisBreakerBackend.fast_path`). The batch reads the ticks as a
+    count, under its lock, before it adds a failure and when it is pushed: its
+    counts stay exact, and so does its order (ticks read before a failure
+    ended the streak before it; ticks read at the push came after the last
+    failure). Every other outcome joins the batch under the lock, with no
+    clock read. The agent pushes each breaker's batch every
+    ``sync_interval_s`` (sooner, a fifth of it, once the batch holds a
+    failure) in one script call that counts it into the shared window,
+    evaluates the trip strategies with Redis' clock and publishes a trip.
+    Consistency bound: a trip decided anywhere is seen here within the
+    pub/sub latency (about a millisecond on a LAN) after the script that
+    made it; the failure that causes a trip reaches Redis within
+    ``sync_interval_s / 5`` plus a round trip. If a pub/sub message is lost
+    without the connection failing, the next poll (``poll_interval_s``)
+    brings the state. Until then this process keeps admitting calls it
+    would reject: that window is the price of no round trip per call.
 
 Open and half-open
     While the local view says the open period runs, calls are rejected
@@ -202,6 +211,10 @@ class RedisBreakerBackend:
             origin="",
         )
         self._batch = _Batch(0)
+        #: the core's lock-free success counter (None with a window strategy) and how many
+        #: of its ticks are already in a batch
+        self._success = self._core.closed_success
+        self._ticks_read = 0
         self._hurried = False
         #: (generation, episode, rank) of the newest shared state applied
         self._remote: tuple[str, int, int] | None = None
@@ -242,6 +255,14 @@ class RedisBreakerBackend:
 
     @property
     def core(self) -> BreakerCore:
+        return self._core
+
+    @property
+    def fast_path(self) -> BreakerCore:
+        """What :class:`~sloguard.resilience._breaker.CircuitBreaker` may use instead of
+        ``admit`` and ``record``: the core's ``closed_admission`` (what ``admit`` returns
+        while it is set) and ``closed_success`` (a success of that admission, counted exactly
+        as ``record`` would; the next push carries it)."""
         return self._core
 
     def admit(self) -> Admission:
@@ -303,6 +324,8 @@ class RedisBreakerBackend:
                 core.ignored_total += 1
                 return
             if admission.episode == core.episode and core.state is CLOSED and admission.allowed:
+                if outcome is FAILURE:
+                    self._fold_successes()
                 hurry = self._count(outcome is FAILURE, duration_s)
         finally:
             self._release()
@@ -414,6 +437,28 @@ class RedisBreakerBackend:
         self._hurried = True
         return True
 
+    def _fold_successes(self, *, keep: bool = True) -> None:
+        """Move the lock-free successes ticked since the last fold into the batch (lock held);
+        with ``keep`` false they are only marked read (their episode's batch is dropped).
+
+        ``core.closed_successes()`` tells the tick count and also ends the core's own failure
+        streak when there are new ticks (degraded mode counts on it); paid per failure and per
+        look of the agent, never per success.
+        """
+        if self._success is None:
+            return
+        core = self._core
+        ticks = core.closed_successes()
+        new = ticks - self._ticks_read
+        if not new:
+            return
+        self._ticks_read = ticks
+        if keep:
+            batch = self._batch
+            batch.calls += new
+            batch.had_success = True
+            batch.trailing = 0
+
     def _record_degraded(self, admission: Admission, outcome: Outcome, duration_s: float) -> None:
         now = self._monotonic()
         with self._lock:
@@ -425,6 +470,8 @@ class RedisBreakerBackend:
                 and old is CLOSED
                 and admission.episode == core.episode
             ):
+                if outcome is FAILURE:
+                    self._fold_successes()
                 self._count(outcome is FAILURE, duration_s)
             transition = core.record(admission, outcome, duration_s, now)
             if transition is not None and transition.new is OPEN and old is CLOSED:
@@ -474,6 +521,7 @@ class RedisBreakerBackend:
         now = self._monotonic()
         with self._lock:
             core = self._core
+            self._fold_successes(keep=False)
             transition = core.force_open(now) if command == "open" else core.reset(now)
             self._pending_command = command
             self._degraded_trip = None
@@ -501,7 +549,11 @@ class RedisBreakerBackend:
     # --- the agent's side (Participant) ------------------------------------------------------
 
     def has_outcomes(self) -> bool:
-        return self._batch.calls > 0
+        if self._batch.calls:
+            return True
+        with self._lock:
+            self._fold_successes()
+            return self._batch.calls > 0
 
     def sync_request(self, *, resync: bool) -> tuple[ScriptCall, object]:
         now = self._monotonic()
@@ -510,6 +562,7 @@ class RedisBreakerBackend:
             if resync and command is not None:
                 return self._call(COMMAND, command), command
             core = self._core
+            self._fold_successes()
             batch, self._batch = self._batch, _Batch(core.episode)
             self._hurried = False
             push: tuple[int, str, int] = (-1, "", 0)
@@ -576,6 +629,8 @@ class RedisBreakerBackend:
             self._remote = position
             core = self._core
             old_episode = core.episode
+            if reply.episode != old_episode:
+                self._fold_successes(keep=False)  # the old episode's, dropped with its batch
             transition = core.apply_remote(state, opened_until, reply.episode, reply.level, now)
             if core.episode != old_episode:
                 self._batch = _Batch(core.episode)
@@ -607,6 +662,10 @@ class RedisBreakerBackend:
             self._link_key, self._connect, label=self._label, timeout_s=self._timeout_s
         )
         self._link.attach(self)
+        with self._lock:
+            core = self._core
+            if core.state is CLOSED and core.closed_admission is None:  # unset by a fork
+                core.closed_admission = Admission(True, CLOSED, episode=core.episode)
 
     def _after_fork(self) -> None:
         # in the child: the parent's lock may be held and its agent is gone
@@ -617,6 +676,9 @@ class RedisBreakerBackend:
             self._agent = None
         self._link = _UNLINKED
         self._new_origin()
+        # The first call must link this process (a lock-free success would not, and the
+        # breaker would never hear of trips): no shared closed-state admission until then.
+        self._core.closed_admission = None
 
     def _emit(self, transition: Transition | None) -> None:
         if transition is None:
