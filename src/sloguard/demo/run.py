@@ -31,6 +31,7 @@ from rich.console import Console
 
 from sloguard.asgi import guard
 from sloguard.demo.load import LoadDriver
+from sloguard.demo.protection import read_protection
 from sloguard.demo.red import MetricsSnapshot, read_registry, red_rows
 from sloguard.demo.server import DemoError, QuietServer, bind, is_loopback, url_host
 from sloguard.demo.settings import demo_settings
@@ -307,6 +308,7 @@ class _Demo:
             failed=driver.counts.failed,
             measured=round(newer.total),
             final=final,
+            protection=read_protection(self.guarded.registry).describe(),
         )
 
     def _read_store(self, start_minute: int, end_minute: int) -> dict[str, tuple[int, int]]:

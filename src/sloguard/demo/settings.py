@@ -14,7 +14,7 @@ from typing import Any
 from sloguard.settings import MetricsSettings, Settings, load_settings
 from sloguard.slo.spec import SLOKind, SLOSpec
 
-__all__ = ["DEMO_SLOS", "demo_settings"]
+__all__ = ["DEMO_PROTECTION", "DEMO_SLOS", "demo_settings"]
 
 DEMO_SLOS = (
     SLOSpec(
@@ -46,6 +46,35 @@ DEMO_SLOS = (
 )
 
 
+#: the protection the demo turns on unless the user's settings enable their own:
+#: a breaker on the checkout (it trips when a run's ``--error-rate`` is high),
+#: a per-client limit on searches (hit with a high ``--rps``), and shedding
+#: that keeps the health check for last
+DEMO_PROTECTION: dict[str, Any] = {
+    "enabled": True,
+    "breakers": [
+        {
+            "name": "checkout",
+            "routes": ["/checkout"],
+            "consecutive_failures": None,
+            "failure_ratio": 0.5,
+            "min_calls": 6,
+            "window_s": 20,
+            "open_s": 5,
+            "half_open_probes": 2,
+            "half_open_successes": 2,
+        }
+    ],
+    "rate_limits": [
+        {"name": "search-per-client", "key": "ip", "limit": 600, "routes": ["/search"]}
+    ],
+    "shedding": {
+        "max_concurrency": 64,
+        "priorities": {"/healthz": "critical", "/checkout": "high", "/search": "low"},
+    },
+}
+
+
 def demo_settings(store: Path, config: Path | None = None) -> Settings:
     """The user's settings (``sloguard.yaml`` and ``SLOGUARD_*``) with the demo's SLI section.
 
@@ -72,6 +101,10 @@ def demo_settings(store: Path, config: Path | None = None) -> Settings:
         # Access logs would scroll the live view away; the metrics tell the story.
         "logging": base.logging.model_copy(update={"access_log": False}),
     }
+    if not base.resilience.enabled:
+        update["resilience"] = base.resilience.model_validate(
+            {**base.resilience.model_dump(), **DEMO_PROTECTION}
+        )
     if base.service.name == "app":
         update["service"] = base.service.model_copy(update={"name": "shop"})
     return base.model_copy(update=update)

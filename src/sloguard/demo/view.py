@@ -71,6 +71,8 @@ class DemoFrame:
     failed: int
     measured: int  # requests sloguard counted in its registry
     final: bool = False
+    #: breaker states and refusals by code (``protection: off`` when none is set up)
+    protection: str = ""
 
 
 def _ms(seconds: float) -> str:
@@ -144,7 +146,10 @@ def render_frame(frame: DemoFrame, *, plain: bool = False) -> RenderableType:
     )
     if frame.answered != frame.measured and frame.final:
         totals.append("  (mismatch!)", style="bold red")
-    return Group(totals, _red_table(frame, plain), _slo_table(frame, plain))
+    parts: list[RenderableType] = [totals]
+    if frame.protection:
+        parts.append(Text(frame.protection, style="" if "BRK" not in frame.protection else "red"))
+    return Group(*parts, _red_table(frame, plain), _slo_table(frame, plain))
 
 
 class DemoView:
