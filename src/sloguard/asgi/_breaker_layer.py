@@ -25,7 +25,7 @@ from sloguard.context import current_request
 from sloguard.resilience._breaker_metrics import BreakerMetrics
 from sloguard.resilience._classify import FailureClassifier
 from sloguard.resilience._local import LocalBreaker
-from sloguard.resilience._types import BreakerBackend, BreakerPolicy, Outcome
+from sloguard.resilience._types import Admission, BreakerBackend, BreakerPolicy, Outcome
 from sloguard.routing import UNMATCHED, GlobSet
 from sloguard.settings._resilience import (
     BreakerSettings,
@@ -33,11 +33,27 @@ from sloguard.settings._resilience import (
     ResilienceSettings,
 )
 
-__all__ = ["BreakerMiddleware", "InboundBreakers", "policy_from_settings"]
+__all__ = [
+    "REFUSED_CODE",
+    "REFUSED_DETAIL",
+    "BreakerMiddleware",
+    "InboundBreakers",
+    "policy_from_settings",
+    "retry_after",
+]
+
+#: how an open breaker answers, in ASGI and WSGI alike
+REFUSED_CODE = "BRK_503"
+REFUSED_DETAIL = "the service is failing and refuses calls for a while"
 
 _TRIP_FIELDS = tuple(
     name for name in BreakerPolicy.__dataclass_fields__ if name in BreakerSettings.model_fields
 )
+
+
+def retry_after(admission: Admission) -> str:
+    """The ``Retry-After`` value for a refused admission: whole seconds, at least 1."""
+    return str(max(1, math.ceil(admission.retry_after_s)))
 
 
 def policy_from_settings(entry: BreakerSettings) -> BreakerPolicy:
@@ -135,12 +151,8 @@ class BreakerMiddleware:
         backend, classifier = found
         admission = await backend.admit_async()
         if not admission.allowed:
-            retry = max(1, math.ceil(admission.retry_after_s))
             await send_problem(
-                send,
-                "BRK_503",
-                "the service is failing and refuses calls for a while",
-                [("retry-after", str(retry))],
+                send, REFUSED_CODE, REFUSED_DETAIL, [("retry-after", retry_after(admission))]
             )
             return
         outcome = Outcome.IGNORED

@@ -30,11 +30,12 @@ from sloguard.resilience._ratelimit import (
     LimiterStore,
     RateLimit,
     RateLimiter,
+    RateLimitResult,
 )
 from sloguard.routing import GlobSet
 from sloguard.settings._resilience import RateLimitSettings, ResilienceSettings
 
-__all__ = ["LimitMetrics", "LimitMiddleware", "RateLimits", "count_decisions"]
+__all__ = ["LimitMetrics", "LimitMiddleware", "RateLimits", "count_decisions", "refusal"]
 
 _AFTER_AUTH_KEYS = frozenset({"principal", "tenant"})
 
@@ -131,9 +132,7 @@ class LimitMiddleware:
         if self.metrics is not None:
             count_decisions(self.metrics, result.decisions)
         if not result.allowed:
-            code = result.code or "RATE_429"
-            request_id = mark_refused(code, "rate limited")
-            status, headers, body = result.problem(request_id)
+            _, (status, headers, body) = refusal(result)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
@@ -148,6 +147,13 @@ class LimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def refusal(result: RateLimitResult) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]]:
+    """The code and the problem+json answer (status, headers, body) of a limited request,
+    which is marked refused on the request context."""
+    code = result.code or "RATE_429"
+    return code, result.problem(mark_refused(code, "rate limited"))
 
 
 def count_decisions(metrics: LimitMetrics, decisions: Sequence[LimitDecision]) -> None:

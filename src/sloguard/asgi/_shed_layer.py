@@ -13,6 +13,7 @@ exception gives its place back without a sample.
 from __future__ import annotations
 
 import logging
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -29,11 +30,25 @@ from sloguard.resilience._types import Outcome
 from sloguard.routing import UNMATCHED, GlobSet
 from sloguard.settings._resilience import ShedSettings
 
-__all__ = ["RoutePriorities", "ShedMiddleware", "build_shedder", "shedding_configured"]
+__all__ = [
+    "RoutePriorities",
+    "ShedMiddleware",
+    "build_shedder",
+    "shed_outcome",
+    "ShedLayer",
+    "shedding_configured",
+]
 
 log = logging.getLogger("sloguard.resilience")
 
 _DROP_STATUSES = frozenset({503, 504})
+
+App = TypeVar("App")
+
+
+def shed_outcome(status: int) -> Outcome:
+    """What a response with ``status`` teaches the adaptive limit: a 503/504 is a drop."""
+    return Outcome.FAILURE if status in _DROP_STATUSES else Outcome.SUCCESS
 
 
 def shedding_configured(settings: ShedSettings) -> bool:
@@ -131,10 +146,13 @@ class RoutePriorities:
         return priority
 
 
-class ShedMiddleware:
+class ShedLayer(Generic[App]):
+    """What the ASGI and the WSGI shed middleware share: the app, the shedder (its
+    metrics registered on ``registry`` when given) and the route → priority lookup."""
+
     def __init__(
         self,
-        app: ASGIApp,
+        app: App,
         shedder: LoadShedder,
         settings: ShedSettings,
         registry: CollectorRegistry | None = None,
@@ -145,6 +163,8 @@ class ShedMiddleware:
         if registry is not None:
             registry.register(ShedCollector(shedder))
 
+
+class ShedMiddleware(ShedLayer[ASGIApp]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -172,6 +192,6 @@ class ShedMiddleware:
         outcome = Outcome.IGNORED
         try:
             await self.app(scope, receive, watching_send)
-            outcome = Outcome.FAILURE if status in _DROP_STATUSES else Outcome.SUCCESS
+            outcome = shed_outcome(status)
         finally:
             admitted.release(outcome)

@@ -21,29 +21,29 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
 from typing import Any, overload
 
-from prometheus_client import CollectorRegistry
-
-from sloguard.asgi._breaker_layer import InboundBreakers
-from sloguard.asgi._limit_layer import RateLimits, count_decisions
+from sloguard.asgi._breaker_layer import (
+    REFUSED_CODE,
+    REFUSED_DETAIL,
+    InboundBreakers,
+    retry_after,
+)
+from sloguard.asgi._limit_layer import RateLimits, count_decisions, refusal
 from sloguard.asgi._reject import mark_refused
 from sloguard.asgi._resilience_stack import ResilienceLayer
-from sloguard.asgi._shed_layer import RoutePriorities
+from sloguard.asgi._shed_layer import ShedLayer, shed_outcome
 from sloguard.context import current_request
 from sloguard.errors import lookup, problem_body, problem_response_headers
 from sloguard.resilience._client_ip import ClientIPResolver, normalize_ip
 from sloguard.resilience._limit_keys import RequestInfo, principal_id
 from sloguard.resilience._priority import ShedDecision
 from sloguard.resilience._ratelimit import RateLimiter
-from sloguard.resilience._shedder import LoadShedder, ShedCollector
 from sloguard.resilience._types import Outcome
 from sloguard.routing import UNMATCHED
-from sloguard.settings._resilience import ShedSettings
 
 __all__ = [
     "WSGIBreakerMiddleware",
@@ -59,8 +59,6 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: called once when a response ends: the last status (0: none) and what ended it
 Finish = Callable[[int, BaseException | None], None]
-
-_DROP_STATUSES = frozenset({503, 504})
 
 
 def wrap_wsgi(layer: ResilienceLayer, app: WSGIApp, *, inner: bool) -> WSGIApp:
@@ -179,26 +177,13 @@ def _current_route() -> str:
     return ctx.route if ctx is not None and ctx.route else UNMATCHED
 
 
-class WSGIShedMiddleware:
+class WSGIShedMiddleware(ShedLayer[WSGIApp]):
     """Asks the shedder before the request; the token goes back when the response ends.
 
     As in ASGI: a 503/504 from the app counts as a drop for the adaptive
     limit, an exception or an abandoned body gives the place back without a
     latency sample.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        shedder: LoadShedder,
-        settings: ShedSettings,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        self.app = app
-        self.shedder = shedder
-        self.priority_of = RoutePriorities(settings)
-        if registry is not None:
-            registry.register(ShedCollector(shedder))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = _current_route()
@@ -215,7 +200,7 @@ class WSGIShedMiddleware:
             if exc is not None or status == 0:
                 admitted.release(Outcome.IGNORED)
             else:
-                admitted.release(Outcome.FAILURE if status in _DROP_STATUSES else Outcome.SUCCESS)
+                admitted.release(shed_outcome(status))
 
         return call_watched(self.app, environ, start_response, finish)
 
@@ -310,9 +295,7 @@ class WSGILimitMiddleware:
         if self.metrics is not None:
             count_decisions(self.metrics, result.decisions)
         if not result.allowed:
-            code = result.code or "RATE_429"
-            request_id = mark_refused(code, "rate limited")
-            status, headers, body = result.problem(request_id)
+            code, (status, headers, body) = refusal(result)
             log.info("request refused: %s", code, extra={"code": code, "reason": "rate limited"})
             start_response(
                 _status_line(status),
@@ -350,12 +333,11 @@ class WSGIBreakerMiddleware:
         backend, classifier = found
         admission = backend.admit()
         if not admission.allowed:
-            retry = max(1, math.ceil(admission.retry_after_s))
             return refuse(
                 start_response,
-                "BRK_503",
-                "the service is failing and refuses calls for a while",
-                [("Retry-After", str(retry))],
+                REFUSED_CODE,
+                REFUSED_DETAIL,
+                [("Retry-After", retry_after(admission))],
             )
         started = time.monotonic()
 

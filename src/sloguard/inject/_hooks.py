@@ -45,6 +45,7 @@ __all__ = [
     "install",
     "installed",
     "pending",
+    "spec_after",
     "uninstall",
     "when_imported",
 ]
@@ -165,14 +166,7 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _callbacks:  # the common case: one dict lookup, no lock
             return None
-        searching: set[str] = _searching.__dict__.setdefault("names", set())
-        if fullname in searching:
-            return None
-        searching.add(fullname)
-        try:
-            spec = _spec_from_the_rest(fullname, path, target)
-        finally:
-            searching.discard(fullname)
+        spec = spec_after(self, _searching, fullname, path, target)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec  # namespace packages without a loader, legacy loaders: left alone
         spec.loader = _NotifyingLoader(spec.loader, fullname)
@@ -182,19 +176,37 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def _spec_from_the_rest(
-    fullname: str, path: Sequence[str] | None, target: types.ModuleType | None
+def spec_after(
+    finder: object,
+    searching: threading.local,
+    fullname: str,
+    path: Sequence[str] | None,
+    target: types.ModuleType | None,
 ) -> importlib.machinery.ModuleSpec | None:
-    for finder in list(sys.meta_path):
-        if finder is _FINDER:
-            continue
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is None:
-            continue
-        spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
-        if spec is not None:
-            return spec
-    return None
+    """The spec the rest of ``sys.meta_path`` (every finder but ``finder``) gives ``fullname``.
+
+    For a finder that wraps the real spec's loader (this module's, and the rewriting
+    hook's). None when this thread is already looking ``fullname`` up through ``finder``:
+    a finder further on that imports or finds the same name again gets the plain answer
+    instead of recursing. ``searching`` holds the names being looked up, per thread.
+    """
+    names: set[str] = searching.__dict__.setdefault("names", set())
+    if fullname in names:
+        return None
+    names.add(fullname)
+    try:
+        for other in list(sys.meta_path):
+            if other is finder:
+                continue
+            find_spec = getattr(other, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+    finally:
+        names.discard(fullname)
 
 
 _FINDER = _PostImportFinder()

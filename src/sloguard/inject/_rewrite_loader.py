@@ -34,6 +34,7 @@ import types
 from collections.abc import Sequence
 from typing import Protocol
 
+from sloguard.inject._hooks import spec_after
 from sloguard.inject._rewrite_ast import rewrite_tree
 from sloguard.inject._selectors import SelectorSet
 from sloguard.inject._traced import TRACED_NAME, TraceRuntime
@@ -132,14 +133,7 @@ class TracingFinder(importlib.abc.MetaPathFinder):
             self._verdicts[fullname] = wanted
         if not wanted:
             return None
-        searching: set[str] = self._searching.__dict__.setdefault("names", set())
-        if fullname in searching:
-            return None
-        searching.add(fullname)
-        try:
-            spec = self._spec_from_the_rest(fullname, path, target)
-        finally:
-            searching.discard(fullname)
+        spec = spec_after(self, self._searching, fullname, path, target)
         if spec is None or spec.loader is None or spec.origin is None:
             return spec
         if type(spec.loader) is not importlib.machinery.SourceFileLoader:
@@ -150,20 +144,6 @@ class TracingFinder(importlib.abc.MetaPathFinder):
             fullname, spec.origin, self.selectors, self.runtime, self.report
         )
         return spec
-
-    def _spec_from_the_rest(
-        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None
-    ) -> importlib.machinery.ModuleSpec | None:
-        for finder in list(sys.meta_path):
-            if finder is self:
-                continue
-            find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
-                continue
-            spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
-            if spec is not None:
-                return spec
-        return None
 
     def invalidate_caches(self) -> None:
         return None

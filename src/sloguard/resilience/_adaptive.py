@@ -43,10 +43,10 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol
 
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
+from sloguard.resilience._permit import ReleasedOnExit
 from sloguard.resilience._priority import (
     DEFAULT_SHARES,
     Priority,
@@ -325,7 +325,7 @@ class AdaptiveConcurrencyLimiter:
             self._ceilings = self._shares.ceilings(limit)
 
 
-class AdaptivePermit:
+class AdaptivePermit(ReleasedOnExit):
     """One admitted request; release it with the outcome (latency is measured if omitted)."""
 
     __slots__ = ("_in_flight", "_limiter", "_released", "_started")
@@ -345,14 +345,3 @@ class AdaptivePermit:
                 return
             self._released = True
             limiter._release(self._in_flight, latency_s, outcome)
-
-    def __enter__(self) -> AdaptivePermit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release(Outcome.SUCCESS if exc_type is None else Outcome.IGNORED)

@@ -22,8 +22,8 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 
+from sloguard.resilience._permit import ReleasedOnExit
 from sloguard.resilience._priority import (
     DEFAULT_SHARES,
     Priority,
@@ -31,6 +31,7 @@ from sloguard.resilience._priority import (
     ShedDecision,
     ShedReason,
 )
+from sloguard.resilience._types import Outcome
 
 __all__ = ["ConcurrencyLimiter", "ConcurrencyPermit", "ConcurrencySnapshot"]
 
@@ -170,7 +171,7 @@ class ConcurrencyLimiter:
         return ShedDecision(ShedReason.CONCURRENCY, level, detail, self._retry_after_s, route)
 
 
-class ConcurrencyPermit:
+class ConcurrencyPermit(ReleasedOnExit):
     """One admitted request's place; ``release()`` (or ``with``) gives it back once."""
 
     __slots__ = ("_limiter", "_released", "_route")
@@ -180,21 +181,12 @@ class ConcurrencyPermit:
         self._route = route
         self._released = False
 
-    def release(self) -> None:
+    def release(self, outcome: Outcome = Outcome.SUCCESS, latency_s: float | None = None) -> None:
+        """Give the place back (once). ``outcome`` and ``latency_s`` are taken as every
+        shedding token takes them, and unused: a static limit learns nothing from them."""
         limiter = self._limiter
         with limiter._lock:
             if self._released:
                 return
             self._released = True
             limiter._release(self._route)
-
-    def __enter__(self) -> ConcurrencyPermit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

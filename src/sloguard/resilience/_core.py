@@ -267,6 +267,18 @@ class BreakerCore:
 
     # --- outcomes ---------------------------------------------------------------------------
 
+    def tally(self, outcome: Outcome) -> bool:
+        """Count a finished call's ``outcome`` in the totals; False when it was IGNORED
+        (it counts for nothing else)."""
+        if outcome is SUCCESS:
+            self.successes_total += 1
+        elif outcome is FAILURE:
+            self.failures_total += 1
+        else:
+            self.ignored_total += 1
+            return False
+        return True
+
     def record(
         self, admission: Admission, outcome: Outcome, duration_s: float, now: float
     ) -> Transition | None:
@@ -290,12 +302,7 @@ class BreakerCore:
             return None
         if not admission.allowed:
             return None
-        if outcome is SUCCESS:
-            self.successes_total += 1
-        elif outcome is FAILURE:
-            self.failures_total += 1
-        else:
-            self.ignored_total += 1
+        if not self.tally(outcome):
             if (
                 admission.probe
                 and self.state is HALF_OPEN

@@ -25,44 +25,24 @@ and asyncio tasks.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import random
+from collections.abc import Callable
 
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
-from sloguard.resilience._core import BreakerCore, BreakerSnapshot
-from sloguard.resilience._types import (
-    Admission,
-    BreakerPolicy,
-    BreakerState,
-    Listener,
-    Outcome,
-    Transition,
-)
+from sloguard.resilience._core import BreakerCore
+from sloguard.resilience._core_backend import CoreBackend
+from sloguard.resilience._types import Admission, BreakerPolicy, Outcome, Transition
 
 __all__ = ["LocalBreaker"]
 
 SUCCESS = Outcome.SUCCESS
 FAILURE = Outcome.FAILURE
 
-logger = logging.getLogger("sloguard.resilience")
 
-
-class LocalBreaker:
+class LocalBreaker(CoreBackend):
     """An in-memory :class:`~sloguard.resilience._types.BreakerBackend`."""
 
-    __slots__ = (
-        "_acquire",
-        "_clock",
-        "_core",
-        "_listeners",
-        "_lock",
-        "_monotonic",
-        "_record",
-        "_release",
-        "_success",
-        "_windowed",
-    )
+    __slots__ = ("_record", "_success", "_windowed")
 
     def __init__(
         self,
@@ -72,35 +52,10 @@ class LocalBreaker:
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
-        import threading
-
-        self._core = BreakerCore(name, policy or BreakerPolicy(), rng=rng)
-        self._clock = clock
-        self._monotonic = clock.monotonic
-        self._lock = threading.Lock()
-        self._acquire = self._lock.acquire
-        self._release = self._lock.release
+        super().__init__(BreakerCore(name, policy or BreakerPolicy(), rng=rng), clock)
         self._record = self._core.record
         self._windowed = self._core.windowed
         self._success = self._core.closed_success
-        self._listeners: tuple[Listener, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
-    def policy(self) -> BreakerPolicy:
-        return self._core.policy
-
-    @property
-    def state(self) -> BreakerState:
-        return self._core.state
-
-    @property
-    def core(self) -> BreakerCore:
-        """The state machine (read it under no lock only for a rough look; see ``snapshot``)."""
-        return self._core
 
     def admit(self) -> Admission:
         admission = self._core.closed_admission
@@ -110,7 +65,7 @@ class LocalBreaker:
         with self._lock:
             admission, transition = self._core.admit(now)
         if transition is not None:
-            self._emit(transition)
+            self._listeners.emit(transition)
         return admission
 
     async def admit_async(self) -> Admission:
@@ -130,44 +85,20 @@ class LocalBreaker:
         finally:
             self._release()
         if transition is not None:
-            self._emit(transition)
-
-    def add_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners = (*self._listeners, listener)
+            self._listeners.emit(transition)
 
     def force_open(self) -> None:
-        now = self._monotonic()
-        with self._lock:
-            transition = self._core.force_open(now)
-        if transition is not None:
-            self._emit(transition)
+        self._operate(self._core.force_open)
 
     def reset(self) -> None:
+        self._operate(self._core.reset)
+
+    def _operate(self, action: Callable[[float], Transition | None]) -> None:
+        """Run an operator's ``action`` on the core now, then tell the listeners."""
         now = self._monotonic()
         with self._lock:
-            transition = self._core.reset(now)
-        if transition is not None:
-            self._emit(transition)
-
-    def snapshot(self) -> BreakerSnapshot:
-        now = self._monotonic()
-        with self._lock:
-            return self._core.snapshot(now)
-
-    def _emit(self, transition: Transition) -> None:
-        stamped = dataclasses.replace(transition, at=self._clock.wall())
-        for listener in self._listeners:
-            try:
-                listener(stamped)
-            except Exception:
-                logger.exception(
-                    "breaker listener %r failed on %s -> %s",
-                    listener,
-                    stamped.old.value,
-                    stamped.new.value,
-                    extra={"breaker": stamped.name},
-                )
+            transition = action(now)
+        self._listeners.emit(transition)
 
     def __repr__(self) -> str:
         return f"LocalBreaker({self._core.name!r}, state={self._core.state.value})"

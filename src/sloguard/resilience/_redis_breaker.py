@@ -54,20 +54,21 @@ Redis down or slow (a call over ``timeout_s``)
 Listeners see this instance's transitions (``source="local"``, with the
 reason, including trips the scripts made from this instance's outcomes) and
 transitions from other instances (``source="remote"``, reason ``"remote"``).
+
+This module holds the public backend: admission, outcomes, operator
+commands and the link to the agent. The batch of closed-state outcomes is
+:mod:`._redis_breaker_batch`; the agent's side (what is pushed, how shared
+state is applied) is :mod:`._redis_breaker_sync`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
-import logging
 import math
-import os
 import random
 import threading
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -77,13 +78,12 @@ from sloguard.resilience._breaker_lua import (
     COMMAND,
     FOREVER_MS,
     PROBE_RESULT,
-    SYNC,
     ScriptReply,
     policy_argv,
     state_keys,
 )
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
-from sloguard.resilience._core import BreakerCore, BreakerSnapshot
+from sloguard.resilience._core import BreakerCore
 from sloguard.resilience._redis_agent import (
     LinkDownError,
     RedisAgent,
@@ -93,26 +93,16 @@ from sloguard.resilience._redis_agent import (
     redacted,
     shared_agent,
 )
-from sloguard.resilience._types import (
-    Admission,
-    BreakerPolicy,
-    BreakerState,
-    Listener,
-    Outcome,
-    Transition,
-)
+from sloguard.resilience._redis_breaker_sync import SyncedBackend
+from sloguard.resilience._types import Admission, BreakerPolicy, BreakerState, Outcome
 
 __all__ = ["RedisBreakerBackend"]
-
-logger = logging.getLogger("sloguard.resilience")
 
 CLOSED = BreakerState.CLOSED
 OPEN = BreakerState.OPEN
 HALF_OPEN = BreakerState.HALF_OPEN
 SUCCESS = Outcome.SUCCESS
 FAILURE = Outcome.FAILURE
-#: order of the states within one episode, to drop replies older than what we know
-_RANK = {OPEN: 0, HALF_OPEN: 1, CLOSED: 2}
 
 
 class _Unlinked:
@@ -133,27 +123,7 @@ class _Unlinked:
 _UNLINKED = _Unlinked()
 
 
-@dataclasses.dataclass(slots=True)
-class _Batch:
-    """Closed-state outcomes not yet pushed, with what the consecutive count needs."""
-
-    episode: int
-    calls: int = 0
-    failures: int = 0
-    slow: int = 0
-    had_success: bool = False
-    trailing: int = 0
-
-    def merge_older(self, older: _Batch) -> None:
-        self.calls += older.calls
-        self.failures += older.failures
-        self.slow += older.slow
-        if not self.had_success:
-            self.trailing += older.trailing
-        self.had_success = self.had_success or older.had_success
-
-
-class RedisBreakerBackend:
+class RedisBreakerBackend(SyncedBackend):
     """A :class:`~sloguard.resilience._types.BreakerBackend` shared through Redis."""
 
     def __init__(
@@ -187,75 +157,43 @@ class RedisBreakerBackend:
             raise ValueError("redis breaker field 'name': must not be empty")
         if not prefix:
             raise ValueError("redis breaker field 'prefix': must not be empty")
-        self._core = BreakerCore(name, policy, rng=rng)
-        self._rng = rng or random.Random()
-        self._clock = clock
-        self._monotonic = clock.monotonic
-        self._lock = threading.Lock()
-        self._acquire = self._lock.acquire
-        self._release = self._lock.release
-        self._listeners: tuple[Listener, ...] = ()
+        self.channel = f"{prefix}:events"
+        super().__init__(
+            BreakerCore(name, policy, rng=rng),
+            clock,
+            keys=state_keys(prefix, name),
+            argv=policy_argv(
+                policy,
+                jitter=1.0,
+                ttl_s=state_ttl_s or max(3600.0, 2 * (policy.window_s + policy.max_open_s)),
+                channel=self.channel,
+                name=name,
+                lease_s=probe_lease_s,
+                origin="",
+            ),
+            rng=rng,
+        )
         self.sync_interval_s = sync_interval_s
         self.poll_interval_s = poll_interval_s
         self._timeout_s = timeout_s
         self._slow_call_s = policy.slow_call_s
-        self.channel = f"{prefix}:events"
-        self._keys = state_keys(prefix, name)
-        self._argv = policy_argv(
-            policy,
-            jitter=1.0,
-            ttl_s=state_ttl_s or max(3600.0, 2 * (policy.window_s + policy.max_open_s)),
-            channel=self.channel,
-            name=name,
-            lease_s=probe_lease_s,
-            origin="",
-        )
-        self._batch = _Batch(0)
-        #: the core's lock-free success counter (None with a window strategy) and how many
-        #: of its ticks are already in a batch
-        self._success = self._core.closed_success
-        self._ticks_read = 0
-        self._hurried = False
-        #: (generation, episode, rank) of the newest shared state applied
-        self._remote: tuple[str, int, int] | None = None
-        self._probe_full_until = 0.0
         self._remote_probes: collections.Counter[int] = collections.Counter()
-        self._degraded_trip: str | None = None
-        self._pending_command: str | None = None
-        self._origin = ""
         self._connect = connect or connect_url(url, timeout_s)
         self._link_key: object = connect if connect is not None else (url, timeout_s)
         self._label = redacted(url) if connect is None else repr(connect)
         self._agent = agent
         self._link: Any = _UNLINKED
         self._closed = False
-        self._new_origin()
         self._ensure_link()
         on_fork(self)
 
     # --- BreakerBackend ------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
-    def policy(self) -> BreakerPolicy:
-        return self._core.policy
-
-    @property
-    def state(self) -> BreakerState:
-        return self._core.state
-
-    @property
     def connected(self) -> bool:
         """True once this breaker synced with Redis and while Redis answers; False while
         this process decides alone."""
         return bool(self._link.up) and self._remote is not None
-
-    @property
-    def core(self) -> BreakerCore:
-        return self._core
 
     @property
     def fast_path(self) -> BreakerCore:
@@ -316,6 +254,7 @@ class RedisBreakerBackend:
         self._acquire()
         try:
             core = self._core
+            # ``core.tally(outcome)``, inline: with a window strategy every call comes here
             if outcome is SUCCESS:
                 core.successes_total += 1
             elif outcome is FAILURE:
@@ -324,28 +263,20 @@ class RedisBreakerBackend:
                 core.ignored_total += 1
                 return
             if admission.episode == core.episode and core.state is CLOSED and admission.allowed:
+                batcher = self._batcher
                 if outcome is FAILURE:
-                    self._fold_successes()
-                hurry = self._count(outcome is FAILURE, duration_s)
+                    batcher.fold()
+                hurry = batcher.count(outcome is FAILURE, duration_s)
         finally:
             self._release()
         if hurry:
             self._link.hurry(self)
-
-    def add_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners = (*self._listeners, listener)
 
     def force_open(self) -> None:
         self._command("open")
 
     def reset(self) -> None:
         self._command("reset")
-
-    def snapshot(self) -> BreakerSnapshot:
-        now = self._monotonic()
-        with self._lock:
-            return self._core.snapshot(now)
 
     def close(self) -> None:
         """Push what is counted and stop sharing (the agent keeps serving other breakers)."""
@@ -388,7 +319,7 @@ class RedisBreakerBackend:
         now = self._monotonic()
         with self._lock:
             admission, transition = self._core.admit(now)
-        self._emit(transition)
+        self._listeners.emit(transition)
         return admission
 
     def _admitted(self, reply: ScriptReply) -> Admission:
@@ -420,45 +351,6 @@ class RedisBreakerBackend:
 
     # --- outcome paths -----------------------------------------------------------------------
 
-    def _count(self, failed: bool, duration_s: float) -> bool:
-        """Add one closed-state outcome to the batch (lock held); True: hurry the agent."""
-        batch = self._batch
-        batch.calls += 1
-        if duration_s >= self._slow_call_s:
-            batch.slow += 1
-        if not failed:
-            batch.had_success = True
-            batch.trailing = 0
-            return False
-        batch.failures += 1
-        batch.trailing += 1
-        if self._hurried:
-            return False
-        self._hurried = True
-        return True
-
-    def _fold_successes(self, *, keep: bool = True) -> None:
-        """Move the lock-free successes ticked since the last fold into the batch (lock held);
-        with ``keep`` false they are only marked read (their episode's batch is dropped).
-
-        ``core.closed_successes()`` tells the tick count and also ends the core's own failure
-        streak when there are new ticks (degraded mode counts on it); paid per failure and per
-        look of the agent, never per success.
-        """
-        if self._success is None:
-            return
-        core = self._core
-        ticks = core.closed_successes()
-        new = ticks - self._ticks_read
-        if not new:
-            return
-        self._ticks_read = ticks
-        if keep:
-            batch = self._batch
-            batch.calls += new
-            batch.had_success = True
-            batch.trailing = 0
-
     def _record_degraded(self, admission: Admission, outcome: Outcome, duration_s: float) -> None:
         now = self._monotonic()
         with self._lock:
@@ -471,12 +363,12 @@ class RedisBreakerBackend:
                 and admission.episode == core.episode
             ):
                 if outcome is FAILURE:
-                    self._fold_successes()
-                self._count(outcome is FAILURE, duration_s)
+                    self._batcher.fold()
+                self._batcher.count(outcome is FAILURE, duration_s)
             transition = core.record(admission, outcome, duration_s, now)
             if transition is not None and transition.new is OPEN and old is CLOSED:
                 self._degraded_trip = transition.reason
-        self._emit(transition)
+        self._listeners.emit(transition)
         self._ensure_link()
 
     def _record_probe(self, admission: Admission, outcome: Outcome, duration_s: float) -> None:
@@ -495,19 +387,13 @@ class RedisBreakerBackend:
         else:
             verdict = "success" if outcome is SUCCESS else "ignored"
         with self._lock:
-            core = self._core
-            if outcome is SUCCESS:
-                core.successes_total += 1
-            elif outcome is FAILURE:
-                core.failures_total += 1
-            else:
-                core.ignored_total += 1
+            self._core.tally(outcome)
         if not self._send_probe_result(admission.episode, verdict):
             # Redis is gone: this process decides the episode (Redis' slot ends with its lease)
             now = self._monotonic()
             with self._lock:
                 transition = self._core.record(admission, outcome, duration_s, now)
-            self._emit(transition)
+            self._listeners.emit(transition)
 
     def _send_probe_result(self, episode: int, verdict: str) -> bool:
         try:
@@ -521,12 +407,12 @@ class RedisBreakerBackend:
         now = self._monotonic()
         with self._lock:
             core = self._core
-            self._fold_successes(keep=False)
+            self._batcher.fold(keep=False)
             transition = core.force_open(now) if command == "open" else core.reset(now)
             self._pending_command = command
             self._degraded_trip = None
-            self._batch = _Batch(core.episode)
-        self._emit(transition)
+            self._batcher.restart()
+        self._listeners.emit(transition)
         try:
             future = self._link.submit(self._call(COMMAND, command))
         except Exception:
@@ -546,113 +432,7 @@ class RedisBreakerBackend:
         if not done.cancelled() and done.exception() is None:
             self._apply(done.result(), own=True)
 
-    # --- the agent's side (Participant) ------------------------------------------------------
-
-    def has_outcomes(self) -> bool:
-        if self._batch.calls:
-            return True
-        with self._lock:
-            self._fold_successes()
-            return self._batch.calls > 0
-
-    def sync_request(self, *, resync: bool) -> tuple[ScriptCall, object]:
-        now = self._monotonic()
-        with self._lock:
-            command = self._pending_command
-            if resync and command is not None:
-                return self._call(COMMAND, command), command
-            core = self._core
-            self._fold_successes()
-            batch, self._batch = self._batch, _Batch(core.episode)
-            self._hurried = False
-            push: tuple[int, str, int] = (-1, "", 0)
-            if resync and self._degraded_trip is not None and core.state is not CLOSED:
-                left = core.opened_until - now if core.state is OPEN else 0.0
-                push = (max(0, round(left * 1000)), self._degraded_trip, core.level)
-            seen = batch.episode if self._remote is not None else -1
-        fields = (batch.calls, batch.failures, batch.slow, int(batch.had_success), batch.trailing)
-        return self._call(SYNC, seen, *fields, *push), batch
-
-    def sync_done(self, reply: ScriptReply, token: object, *, resync: bool) -> None:
-        if isinstance(token, str):
-            with self._lock:
-                if self._pending_command == token:
-                    self._pending_command = None
-        elif resync:
-            self._degraded_trip = None
-        self._apply(reply, own=True, authoritative=resync)
-
-    def sync_failed(self, token: object) -> None:
-        if not isinstance(token, _Batch):
-            return
-        with self._lock:
-            if token.episode == self._batch.episode:
-                self._batch.merge_older(token)
-
-    def remote_event(self, event: Mapping[str, Any]) -> None:
-        self._apply(
-            ScriptReply(
-                admitted=False,
-                state=str(event["st"]),
-                episode=int(event["ep"]),
-                level=int(event["lv"]),
-                until_ms=int(float(event["until"])),
-                now_ms=int(float(event["now"])),
-                reason=str(event["r"]),
-                old_state=str(event.get("old", "")),
-                generation=str(event.get("g", "")),
-            ),
-            own=event.get("o") == self._origin,
-        )
-
-    # --- applying shared state ---------------------------------------------------------------
-
-    def _apply(self, reply: ScriptReply, *, own: bool, authoritative: bool = False) -> None:
-        state = BreakerState(reply.state)
-        position = (reply.generation, reply.episode, _RANK[state])
-        now = self._monotonic()
-        if state is not OPEN:
-            opened_until = 0.0
-        elif reply.until_ms >= FOREVER_MS:
-            opened_until = math.inf
-        else:
-            opened_until = now + reply.open_left_s
-        with self._lock:
-            known = self._remote
-            if (
-                not authoritative
-                and known is not None
-                and known[0] == position[0]
-                and position[1:] < known[1:]
-            ):
-                return
-            self._remote = position
-            core = self._core
-            old_episode = core.episode
-            if reply.episode != old_episode:
-                self._fold_successes(keep=False)  # the old episode's, dropped with its batch
-            transition = core.apply_remote(state, opened_until, reply.episode, reply.level, now)
-            if core.episode != old_episode:
-                self._batch = _Batch(core.episode)
-            if transition is not None:
-                self._probe_full_until = 0.0
-        if transition is not None and own and reply.reason:
-            transition = dataclasses.replace(transition, reason=reply.reason, source="local")
-        self._emit(transition)
-
     # --- plumbing ----------------------------------------------------------------------------
-
-    def _call(self, script: Any, *args: str | int | float) -> ScriptCall:
-        argv = self._argv
-        jitter = self._core.policy.jitter
-        if jitter:
-            argv = list(argv)
-            argv[12] = 1.0 + self._rng.uniform(-jitter, jitter)
-        return ScriptCall(script, self._keys, [*argv, *args])
-
-    def _new_origin(self) -> None:
-        self._origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._argv[17] = self._origin
 
     def _ensure_link(self) -> None:
         if self._link is not _UNLINKED or self._closed:
@@ -669,9 +449,7 @@ class RedisBreakerBackend:
 
     def _after_fork(self) -> None:
         # in the child: the parent's lock may be held and its agent is gone
-        self._lock = threading.Lock()
-        self._acquire = self._lock.acquire
-        self._release = self._lock.release
+        self._new_lock()
         if self._agent is not None:
             self._agent = None
         self._link = _UNLINKED
@@ -679,22 +457,6 @@ class RedisBreakerBackend:
         # The first call must link this process (a lock-free success would not, and the
         # breaker would never hear of trips): no shared closed-state admission until then.
         self._core.closed_admission = None
-
-    def _emit(self, transition: Transition | None) -> None:
-        if transition is None:
-            return
-        stamped = dataclasses.replace(transition, at=self._clock.wall())
-        for listener in self._listeners:
-            try:
-                listener(stamped)
-            except Exception:
-                logger.exception(
-                    "breaker listener %r failed on %s -> %s",
-                    listener,
-                    stamped.old.value,
-                    stamped.new.value,
-                    extra={"breaker": stamped.name},
-                )
 
     def __repr__(self) -> str:
         return (

@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,6 +31,7 @@ from sloguard.resilience._adaptive import AdaptiveConcurrencyLimiter
 from sloguard.resilience._clock import SYSTEM_CLOCK, Clock
 from sloguard.resilience._concurrency import ConcurrencyLimiter
 from sloguard.resilience._memory_guard import MemoryGuard, MemoryState, MemoryStatus
+from sloguard.resilience._permit import ReleasedOnExit
 from sloguard.resilience._priority import Priority, ShedDecision, ShedReason
 from sloguard.resilience._types import Outcome
 
@@ -164,7 +164,7 @@ class LoadShedder:
         )
 
 
-class ShedToken:
+class ShedToken(ReleasedOnExit):
     """An admitted request. Release it exactly once (further calls do nothing),
     or use it as a context manager: leaving on an exception releases it as
     ``Outcome.IGNORED`` (no latency sample)."""
@@ -211,17 +211,6 @@ class ShedToken:
                 adaptive._release(self._in_flight, latency_s, outcome)
         finally:
             lock.release()
-
-    def __enter__(self) -> ShedToken:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release(Outcome.SUCCESS if exc_type is None else Outcome.IGNORED)
 
 
 class ShedCollector(Collector):
