@@ -130,3 +130,19 @@ def test_multiprocess_scrapes_keep_this_processs_own_collectors(tmp_path: Path) 
     text = exposition(registry, None, tmp_path)[0].decode()
     assert "sloguard_test_breaker_open 1.0" in text
     assert text.count("# TYPE sloguard_http_requests_total counter") == 1
+
+
+def test_histogram_cells_fall_back_to_observe_without_prometheus_internals() -> None:
+    from sloguard.telemetry.metrics import _histogram_cells
+
+    observed: list[float] = []
+
+    class PublicOnly:
+        def observe(self, amount: float) -> None:
+            observed.append(amount)
+
+    total, buckets, bounds = _histogram_cells(PublicOnly())
+    total(0.25)
+    buckets[0](1)
+    assert observed == [0.25]
+    assert bounds == (float("inf"),)

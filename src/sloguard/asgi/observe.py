@@ -13,6 +13,7 @@ from typing import Any
 
 from sloguard.asgi._observer import CLIENT_CLOSED_REQUEST, Observer
 from sloguard.asgi._types import ASGIApp, Message, Receive, Scope, Send
+from sloguard.routing import UNMATCHED
 
 __all__ = ["ObserveMiddleware"]
 
@@ -55,8 +56,10 @@ class ObserveMiddleware:
         )
         status = 0
         size = 0
-        request_id_header = (self._request_id_header, obs.request_id.encode("latin-1"))
         echo = self._echo
+        request_id_header = (
+            (self._request_id_header, obs.request_id.encode("latin-1")) if echo else None
+        )
 
         async def observed_send(message: Message) -> None:
             nonlocal status, size
@@ -83,7 +86,9 @@ class ObserveMiddleware:
                 status = 500
             raise
         finally:
-            observer.end(obs, status or 500, size, error, _matched_template(scope))
+            # the framework's template only matters when ours did not match
+            template = _matched_template(scope) if obs.route == UNMATCHED else None
+            observer.end(obs, status or 500, size, error, template)
 
 
 def _matched_template(scope: Scope) -> str | None:

