@@ -142,7 +142,9 @@ def test_a_redis_outage_fails_open_or_closed_per_limit(tmp_path: Path) -> None:
     closed_limit = {"name": "closed", "limit": 100, "routes": ["/items/*"], "fail_closed": True}
 
     async def go(redis: RedisServer) -> list[int]:
-        settings = settings_with(open_limit, closed_limit, redis={"url": redis.url})
+        settings = settings_with(
+            open_limit, closed_limit, redis={"url": redis.url, "timeout_s": 1.0}
+        )
         guarded = guard(shop(), settings, registry=registry)
         transport = httpx.ASGITransport(app=guarded, client=("10.0.0.1", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -259,7 +259,8 @@ def bearer(subject: str) -> str:
 def test_limits_in_redis_are_shared_by_every_guarded_process(shop: Shop, redis_server: Any) -> None:
     limit = {"name": "shared-ip", "limit": 2, "period_s": 60}
     settings = settings_with(
-        rate_limits=[limit], redis={"url": redis_server.url, "prefix": "wsgi-shared"}
+        rate_limits=[limit],
+        redis={"url": redis_server.url, "prefix": "wsgi-shared", "timeout_s": 1.0},
     )
     first, second = guard_wsgi(shop.app, settings), guard_wsgi(Shop().app, settings)
     assert statuses(client(first), "/items/1", "/items/2") == [200, 200]
@@ -273,7 +274,9 @@ def test_a_redis_outage_fails_open_or_closed_per_limit(shop: Shop, tmp_path: Pat
     open_limit = {"name": "open", "limit": 100, "routes": ["/items/*"]}
     closed_limit = {"name": "closed", "limit": 100, "routes": ["/pay/*"], "fail_closed": True}
     with RedisServer(tmp_path).start() as redis:
-        settings = settings_with(rate_limits=[open_limit, closed_limit], redis={"url": redis.url})
+        settings = settings_with(
+            rate_limits=[open_limit, closed_limit], redis={"url": redis.url, "timeout_s": 1.0}
+        )
         guarded = guard_wsgi(shop.app, settings)
         http = client(guarded)
         assert statuses(http, "/items/1", "/pay/1") == [200, 200]

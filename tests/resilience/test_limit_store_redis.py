@@ -34,7 +34,7 @@ def test_ten_seconds_at_three_times_100_per_second_admits_1000_within_one_percen
     redis_server: RedisServer, algorithm: Algorithm
 ) -> None:
     clock = ManualClock()
-    store = RedisLimiterStore(redis_server.url, clock=clock)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0, clock=clock)
     limit = RateLimit("api", 100, 1.0, burst=1, algorithm=algorithm)
     admitted = 0
     for _ in range(3000):
@@ -50,7 +50,7 @@ def test_redis_and_memory_give_the_same_answers(
     # both stores see the same instants (memory reads monotonic, Redis wall time)
     redis_clock = ManualClock(start=1_700_000_000.0, wall_start=1_700_000_000.0)
     memory_clock = ManualClock(start=1_700_000_000.0, wall_start=1_700_000_000.0)
-    shared = RedisLimiterStore(redis_server.url, clock=redis_clock)
+    shared = RedisLimiterStore(redis_server.url, timeout_s=2.0, clock=redis_clock)
     local = MemoryLimiterStore(clock=memory_clock)
     limit = RateLimit("same", 5, 2.0, burst=3, algorithm=algorithm)
     for step in range(40):
@@ -63,7 +63,7 @@ def test_redis_and_memory_give_the_same_answers(
 
 
 def test_redis_time_is_the_default_clock(redis_server: RedisServer) -> None:
-    store = RedisLimiterStore(redis_server.url)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0)
     limit = RateLimit("login", 2, 60.0)
     answers = [store.decide_sync(limit, "10.0.0.1") for _ in range(3)]
     assert [d.allowed for d in answers] == [True, True, False]
@@ -72,7 +72,7 @@ def test_redis_time_is_the_default_clock(redis_server: RedisServer) -> None:
 
 
 def test_a_refusal_by_one_limit_charges_none_in_redis(redis_server: RedisServer) -> None:
-    store = RedisLimiterStore(redis_server.url, clock=ManualClock())
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0, clock=ManualClock())
     wide, narrow = RateLimit("wide", 10, 60.0), RateLimit("narrow", 1, 60.0)
     store.decide_all_sync([(wide, "k", 1), (narrow, "k", 1)])
     refused = store.decide_all_sync([(wide, "k", 1), (narrow, "k", 1)])
@@ -81,7 +81,7 @@ def test_a_refusal_by_one_limit_charges_none_in_redis(redis_server: RedisServer)
 
 
 def test_a_flushed_script_cache_is_reloaded(redis_server: RedisServer) -> None:
-    store = RedisLimiterStore(redis_server.url)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0)
     limit = RateLimit("s", 10, 60.0)
     store.decide_sync(limit, "k")
     assert redis_server.command("SCRIPT", "FLUSH") == "+OK"
@@ -100,7 +100,7 @@ def test_a_flushed_script_cache_is_reloaded(redis_server: RedisServer) -> None:
 def test_concurrent_async_decisions_share_script_calls_and_count_exactly(
     redis_server: RedisServer,
 ) -> None:
-    store = RedisLimiterStore(redis_server.url)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0)
     limit = RateLimit("hot", 100, 3600.0)
 
     async def crowd() -> list[LimitDecision]:
@@ -117,7 +117,7 @@ def test_concurrent_async_decisions_share_script_calls_and_count_exactly(
 def test_a_single_async_caller_makes_one_inline_script_call_per_decision(
     redis_server: RedisServer,
 ) -> None:
-    store = RedisLimiterStore(redis_server.url)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0)
     limit = RateLimit("solo", 100, 3600.0)
     flushes: list[str] = []
 
@@ -288,7 +288,7 @@ def test_the_sync_api_fails_open_while_redis_is_down_and_resumes(tmp_path: Path)
 def test_real_time_ten_seconds_at_twice_100_per_second_admits_the_rate(
     redis_server: RedisServer, algorithm: Algorithm, expected: int, tolerance: int
 ) -> None:
-    store = RedisLimiterStore(redis_server.url)
+    store = RedisLimiterStore(redis_server.url, timeout_s=2.0)
     limit = RateLimit("real", 100, 1.0, burst=5, algorithm=algorithm)
 
     async def offer() -> int:
