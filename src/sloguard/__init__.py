@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 # Imported on first use, so ``import sloguard`` (and the ``sloguard run``
 # bootstrap, which imports it in every process) loads nothing the
 # application does not use: no httpx, no asyncio servers, no Redis.
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sloguard._lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from sloguard.asgi import Guard, WSGIGuard, guard, guard_wsgi  # type: ignore[no-redef]
@@ -83,15 +85,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sloguard' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

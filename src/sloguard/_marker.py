@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-__all__ = ["GUARDED_MARKER", "is_guarded", "mark_guarded"]
+__all__ = ["GUARDED_MARKER", "mark_guarded"]
 
 GUARDED_MARKER = "__sloguard_guarded__"
 
@@ -30,7 +30,3 @@ def mark_guarded(app: object) -> None:
                 with contextlib.suppress(AttributeError, TypeError):
                     setattr(target, GUARDED_MARKER, True)
         layer = getattr(layer, "app", None)
-
-
-def is_guarded(app: object) -> bool:
-    return getattr(app, GUARDED_MARKER, False) is True

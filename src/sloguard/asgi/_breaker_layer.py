@@ -31,6 +31,7 @@ from sloguard.settings._resilience import (
     BreakerSettings,
     RedisStateSettings,
     ResilienceSettings,
+    _TripSettings,
 )
 
 __all__ = [
@@ -47,7 +48,7 @@ REFUSED_CODE = "BRK_503"
 REFUSED_DETAIL = "the service is failing and refuses calls for a while"
 
 _TRIP_FIELDS = tuple(
-    name for name in BreakerPolicy.__dataclass_fields__ if name in BreakerSettings.model_fields
+    name for name in BreakerPolicy.__dataclass_fields__ if name in _TripSettings.model_fields
 )
 
 
@@ -56,8 +57,13 @@ def retry_after(admission: Admission) -> str:
     return str(max(1, math.ceil(admission.retry_after_s)))
 
 
-def policy_from_settings(entry: BreakerSettings) -> BreakerPolicy:
+def policy_from_settings(entry: _TripSettings) -> BreakerPolicy:
+    """The runtime policy of an inbound or outbound breaker entry."""
     return BreakerPolicy(**{name: getattr(entry, name) for name in _TRIP_FIELDS})
+
+
+def classifier_from_settings(entry: _TripSettings) -> FailureClassifier:
+    return FailureClassifier(failure_statuses=frozenset(entry.failure_statuses))
 
 
 def backend_for(
@@ -84,7 +90,7 @@ class _Entry:
         self.settings = settings
         self.globs = GlobSet(settings.routes)
         self.policy = policy_from_settings(settings)
-        self.classifier = FailureClassifier(failure_statuses=frozenset(settings.failure_statuses))
+        self.classifier = classifier_from_settings(settings)
 
 
 class InboundBreakers:

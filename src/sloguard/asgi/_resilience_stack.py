@@ -57,9 +57,6 @@ class ResilienceLayer:
             app = ShedMiddleware(app, self.shedder, self.settings.shedding, self.registry)
         return app
 
-    async def start(self) -> None:
-        return None
-
     async def aclose(self) -> None:
         if self.limits is not None:
             await self.limits.aclose()

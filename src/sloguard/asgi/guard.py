@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
-from sloguard._marker import GUARDED_MARKER, is_guarded, mark_guarded
+from sloguard._marker import mark_guarded
 from sloguard.asgi._auth_stack import AuthLayer, permissions_from_routes
 from sloguard.asgi._resilience_stack import ResilienceLayer
 from sloguard.asgi._routes import endpoints_from_app, templates_from_app
@@ -30,7 +30,7 @@ from sloguard.asgi.observe import ObserveMiddleware
 from sloguard.settings import Settings, load_settings
 from sloguard.telemetry.tracing import sampling_config
 
-__all__ = ["GUARDED_MARKER", "Guard", "guard", "is_guarded", "mark_guarded"]
+__all__ = ["Guard", "guard"]
 
 log = logging.getLogger("sloguard")
 
@@ -139,8 +139,6 @@ class Guard:
             if kind == "lifespan.startup.complete":
                 if self.auth is not None:
                     await self.auth.start()
-                if self.resilience is not None:
-                    await self.resilience.start()
             elif kind in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
                 if self.auth is not None:
                     await self.auth.aclose()

@@ -9,7 +9,9 @@ not use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sloguard._lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from sloguard.inject._control import ProbeClient, start_control_server
@@ -64,12 +66,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sloguard.inject' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"sloguard.inject.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(__name__, {name: f".{module}" for name, module in _LAZY.items()})

@@ -21,7 +21,6 @@ query parameters masked), ``server.address``, ``server.port`` and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import types
 from collections.abc import Callable, MutableMapping
@@ -179,19 +178,19 @@ def _breaker_wrappers(
     if not resilience.enabled:
         inst.report.skipped("httpx breakers", "resilience.enabled is false")
         return None, None
-    try:
-        from sloguard.resilience import _breaker, _classify, _transport, _types
-    except ImportError as exc:
-        inst.report.skipped("httpx breakers", f"this sloguard has no breaker transport ({exc})")
-        return None, None
-    fields = {field.name for field in dataclasses.fields(_types.BreakerPolicy)}
-    policy = _types.BreakerPolicy(**{name: getattr(outbound, name) for name in fields})
-    classifier = _classify.FailureClassifier(failure_statuses=frozenset(outbound.failure_statuses))
+    from sloguard.asgi._breaker_layer import (
+        backend_for,
+        classifier_from_settings,
+        policy_from_settings,
+    )
+    from sloguard.resilience import _breaker, _transport
+
+    policy = policy_from_settings(outbound)
+    classifier = classifier_from_settings(outbound)
     redis = resilience.redis
     shared = outbound.shared and redis.url is not None
     backend_factory = None
     if shared:
-        from sloguard.asgi._breaker_layer import backend_for
 
         def backend_factory(name: str, policy: Any) -> Any:
             return backend_for(name, policy, True, redis)

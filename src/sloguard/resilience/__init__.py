@@ -17,8 +17,9 @@ when first used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sloguard._lazy import lazy_attributes as _lazy_attributes
 from sloguard.resilience._adaptive import (
     AdaptiveConcurrencyLimiter,
     AIMDLimit,
@@ -144,12 +145,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sloguard.resilience' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(__name__, _LAZY)

@@ -14,8 +14,9 @@ Exceptions::
     MissingExtraError    an optional integration was asked for without its extra
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sloguard._lazy import lazy_attributes as _lazy_attributes
 from sloguard.telemetry.logging import JsonFormatter, Redactor, configure_logging
 from sloguard.telemetry.metrics import HTTPMetrics
 from sloguard.telemetry.propagation import IncomingTrace, extract, inject
@@ -55,11 +56,4 @@ _OUTBOUND = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _OUTBOUND:
-        raise AttributeError(f"module 'sloguard.telemetry' has no attribute {name!r}")
-    from sloguard.telemetry import outbound
-
-    value = getattr(outbound, name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(__name__, dict.fromkeys(_OUTBOUND, "sloguard.telemetry.outbound"))
